@@ -1,0 +1,159 @@
+"""The one blueprint: /<service>.<action> and /v<major.minor>/<service>.<action>, any method."""
+from __future__ import annotations
+
+import logging
+import re
+import traceback
+import uuid
+from typing import Any
+
+import orjson
+from flask import Blueprint, Response, current_app, g, request
+from jsonschema.exceptions import best_match
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from events_service import errors
+from events_service.api import body, envelope
+from events_service.api.call import Call
+from events_service.api.registry import HANDLERS
+from events_service.api.schema import ApiSchema, EndpointSchema
+from events_service.api.versions import Version
+from events_service.db import session as db_session
+from events_service.db.queries import tenants
+
+log = logging.getLogger(__name__)
+blueprint = Blueprint("api", __name__)
+
+PATH = re.compile(r"^/?(?:v(?P<version>\d+\.?\d+)/)?(?P<name>[A-Za-z_]\w+\.[A-Za-z_]\w+)/?$")
+METHODS = ["GET", "POST", "PUT", "OPTIONS"]
+
+
+def _new_call() -> Call:
+    call_id = uuid.uuid4().hex
+    trx = request.headers.get("X-ClearML-Trx") or request.headers.get("X-Trains-Trx") or call_id
+    worker = request.headers.get("X-ClearML-Worker") or request.headers.get("X-Trains-Worker") or "<unknown>"
+    return Call(id=call_id, trx=trx, worker=worker, config=current_app.config)
+
+
+def _json_response(payload: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(payload), status=status, headers=headers, mimetype="application/json")
+
+
+def _resolve(path: str, call: Call) -> EndpointSchema:
+    match = PATH.match(path)
+    if not match:
+        raise errors.RawBadRequest(f"Invalid request path /{path}")
+    call.name = match["name"]
+    if match["version"] is not None:
+        try:
+            call.requested_version = Version.parse(match["version"])
+        except ValueError as exc:
+            raise errors.InvalidVersion(version=match["version"], reason=str(exc))
+    api: ApiSchema = current_app.extensions["api_schema"]
+    schema = api.resolve(call.name, call.requested_version)
+    if schema is None or (call.name, schema.version) not in HANDLERS:
+        shown = call.requested_version or "latest"
+        raise errors.EndpointNotFound(call.name, str(shown))
+    if call.requested_version is None:
+        call.requested_version = max(api.endpoints[call.name])
+    call.actual_version = schema.version
+    return schema
+
+
+def _read_body(schema: EndpointSchema, call: Call) -> dict[str, Any]:
+    limit = current_app.config["MAX_BODY_BYTES"]
+    if (request.content_length or 0) > limit:
+        raise errors.RequestTooLarge(limit=limit)
+    raw = request.get_data(cache=False)
+    if len(raw) > limit:
+        raise errors.RequestTooLarge(limit=limit)
+    if request.mimetype == body.JSON_LINES:
+        items = body.parse_json_lines(raw)
+        if schema.is_batch:
+            call.batch = items
+        return {}
+    data = body.parse_object(raw)
+    if not data:
+        data = body.query_fields(request.args.lists()) or body.query_fields(request.form.lists())
+    if schema.is_batch:
+        call.batch = [data] if data else []
+    return data
+
+
+def validate_request(schema: EndpointSchema, data: dict[str, Any]) -> dict[str, Any]:
+    """Schema validation: 400/11 for missing required fields, 400/12 naming the field otherwise."""
+    errs = list(schema.request_validator.iter_errors(data))
+    if errs:
+        missing = [e.message.split("'")[1] for e in errs if e.validator == "required" and not e.path]
+        if missing:
+            raise errors.MissingRequiredFields(missing=missing)
+        raise errors.ValidationError(describe(best_match(errs)))
+    return {**schema.defaults, **data}
+
+
+def describe(error: Any) -> str:
+    """A jsonschema error as one line that names the field."""
+    where = ".".join(str(p) for p in error.absolute_path)
+    return f"field '{where}': {error.message}" if where else error.message
+
+
+def _check_response(schema: EndpointSchema, result: Any) -> None:
+    if not current_app.config["VALIDATE_RESPONSES"] or isinstance(result, Response):
+        return
+    errs = list(schema.response_validator.iter_errors(result))
+    if errs:
+        raise errors.InternalError(f"response does not match the {schema.name} {schema.version} schema: "
+                                   f"{describe(best_match(errs))}")
+
+
+@blueprint.route("/", defaults={"path": ""}, methods=METHODS)
+@blueprint.route("/<path:path>", methods=METHODS)
+def dispatch(path: str) -> Response:
+    call = g.call = _new_call()
+    schema = _resolve(path, call)
+    if request.method == "OPTIONS":
+        return Response(status=200)
+    handler = HANDLERS[(call.name, schema.version)]
+    data = _read_body(schema, call)
+    if not handler.validates_itself:
+        data = validate_request(schema, data)
+    call.api = current_app.extensions["api_schema"]
+    call.company_id = current_app.config["DEFAULT_COMPANY"]
+    session = call.session = db_session.get()
+    try:
+        call.company_key = tenants.company_key(db_session.engine(), call.company_id)
+        result = handler(call, data)
+        _check_response(schema, result)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    if isinstance(result, Response):
+        return result
+    return _json_response(envelope.build(call, result), 200)
+
+
+@blueprint.app_errorhandler(errors.ApiError)
+def api_error(error: errors.ApiError) -> Response:
+    return _json_response(envelope.build(g.get("call"), error=error), error.code, dict(error.headers))
+
+
+@blueprint.app_errorhandler(OperationalError)
+def database_unavailable(error: OperationalError) -> Response:
+    log.warning("database unavailable: %s", str(error).splitlines()[0])
+    return api_error(errors.DatabaseUnavailable())
+
+
+@blueprint.app_errorhandler(Exception)
+def unexpected(error: Exception) -> Response:
+    if isinstance(error, HTTPException):
+        http_error = errors.RawBadRequest(error.description)
+        http_error.code = error.code or 400
+        return api_error(http_error)
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return database_unavailable(error)  # type: ignore[arg-type]
+    log.exception("unhandled error in %s", g.get("call") and g.call.name)
+    stack = traceback.format_exc() if current_app.config["RETURN_STACK"] else None
+    wrapped = errors.InternalError(f"{type(error).__name__}: {error}")
+    return _json_response(envelope.build(g.get("call"), error=wrapped, error_stack=stack), 500)

@@ -1,0 +1,20 @@
+"""create_app: the only wiring function (config, logging, database, API)."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from events_service import api, config
+from events_service.db import session
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the WSGI app; `test_config` overrides the environment (tests)."""
+    app = Flask(__name__)
+    app.config.update(config.load(test_config))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    session.init_app(app)
+    api.init_app(app)
+    return app

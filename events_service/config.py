@@ -1,0 +1,75 @@
+"""Configuration: every key once, with its default; overridden by EVENTS_<KEY> environment variables."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+DEFAULTS: dict[str, Any] = {
+    # SQLAlchemy URL of the events database; the default is the cluster `make run` starts.
+    "DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:55432/events",
+    # HMAC key for scroll tokens; empty = read (or create once) SECRET_KEY_FILE, so that
+    # every gunicorn worker and every restart signs with the same key.
+    "SECRET_KEY": "",
+    "SECRET_KEY_FILE": str(PROJECT_DIR / ".tmp" / "secret_key"),
+    # Company of unauthenticated callers (ClearML's default company id).
+    "DEFAULT_COMPANY": "d1bd92a3b039400cbafc60a7a5b1e52b",
+    # Largest request body accepted, in bytes (the SDK sends at most 15 MiB).
+    "MAX_BODY_BYTES": 32 * 1024 * 1024,
+    # Page size of scrolling endpoints when the request gives none, and the cap.
+    "DEFAULT_BATCH_SIZE": 500,
+    "MAX_BATCH_SIZE": 10000,
+    # Folder of the HOCON API definitions.
+    "SCHEMA_DIR": str(PROJECT_DIR / "schema"),
+    # Validate every response against the schema of the version that served it (tests turn it on).
+    "VALIDATE_RESPONSES": False,
+    # Put the traceback of unexpected errors into meta.error_stack.
+    "RETURN_STACK": False,
+    # Database connections kept per worker process.
+    "POOL_SIZE": 5,
+}
+
+
+def _coerce(default: Any, raw: str) -> Any:
+    """Convert an environment string to the type of the key's default."""
+    if isinstance(default, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(raw)
+    return raw
+
+
+def load(overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Defaults, then EVENTS_* variables, then explicit overrides (tests)."""
+    environ = os.environ if environ is None else environ
+    config = dict(DEFAULTS)
+    for key, default in DEFAULTS.items():
+        raw = environ.get(f"EVENTS_{key}")
+        if raw is not None:
+            config[key] = _coerce(default, raw)
+    config.update(overrides or {})
+    if not config["SECRET_KEY"]:
+        config["SECRET_KEY"] = _key_from_file(Path(config["SECRET_KEY_FILE"]))
+    return config
+
+
+def _key_from_file(path: Path) -> str:
+    """Read the key file, creating it (once, atomically) with a random key."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}")
+    tmp.write_text(secrets.token_hex(32))
+    os.chmod(tmp, 0o600)
+    try:
+        os.link(tmp, path)  # fails if another process won the race; then use its key
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text().strip()

@@ -1,0 +1,108 @@
+"""Table declarations; the migrations create exactly these (alembic check keeps them in step).
+
+Layout (reasons and measurements in migrations/versions/0001_initial.py and the README):
+  companies, tasks   tenants and the tasks events belong to; every table carries company_key.
+  series             one row per (task, event type, metric, variant) with its running statistics;
+                     event rows point at it, so the hot tables stay narrow.
+  *_events           one TimescaleDB hypertable per event type, partitioned by the event's own
+                     time (epoch ms, 7-day chunks). No foreign keys (a per-row trigger would halve
+                     COPY speed); the ingest code checks tasks and series itself.
+"""
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger, Boolean, Column, DateTime, Double, ForeignKey, Index, Integer, MetaData, Sequence, Table,
+    Text, UniqueConstraint, func, text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+EVENT_ID_SEQ = Sequence("event_id_seq", metadata=metadata, cache=1000)
+CHUNK_INTERVAL_MS = 7 * 24 * 3600 * 1000
+
+companies = Table(
+    "companies", metadata,
+    Column("key", Integer, primary_key=True, autoincrement=True),
+    Column("id", Text, nullable=False, unique=True),
+    Column("name", Text, nullable=False, server_default=""),
+)
+
+tasks = Table(
+    "tasks", metadata,
+    Column("key", BigInteger, primary_key=True, autoincrement=True),
+    Column("company_key", Integer, ForeignKey("companies.key"), nullable=False),
+    Column("id", Text, nullable=False, unique=True),
+    Column("name", Text, nullable=False, server_default=""),
+    Column("status", Text, nullable=False, server_default="created"),
+    Column("last_iteration", BigInteger, nullable=False, server_default="0"),
+    Column("last_update", DateTime(timezone=True)),
+    Column("created", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index(None, "company_key", "key"),
+)
+
+series = Table(
+    "series", metadata,
+    Column("key", BigInteger, primary_key=True, autoincrement=True),
+    Column("company_key", Integer, ForeignKey("companies.key"), nullable=False),
+    Column("task_key", BigInteger, ForeignKey("tasks.key", ondelete="CASCADE"), nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("metric", Text, nullable=False),
+    Column("variant", Text, nullable=False),
+    # Highest iteration and event time stored: a new event above both cannot replace an old one.
+    Column("max_iter", BigInteger),
+    Column("max_ts", BigInteger),
+    Column("has_null_iter", Boolean, nullable=False, server_default=text("false")),
+    # ClearML's last_metrics for scalars: value at the greatest (iter, timestamp), min and max seen.
+    Column("last_iter", BigInteger),
+    Column("last_ts", BigInteger),
+    Column("last_value", Double),
+    Column("min_value", Double),
+    Column("max_value", Double),
+    Column("event_count", BigInteger, nullable=False, server_default="0"),
+    Column("last_received", BigInteger),
+    UniqueConstraint("task_key", "event_type", "metric", "variant"),
+)
+
+
+def _event_table(name: str, *payload: Column) -> Table:
+    return Table(
+        name, metadata,
+        Column("company_key", Integer, nullable=False),
+        Column("task_key", BigInteger, nullable=False),
+        Column("series_key", BigInteger, nullable=False),
+        Column("id", BigInteger, EVENT_ID_SEQ, nullable=False, server_default=EVENT_ID_SEQ.next_value()),
+        Column("ts", BigInteger, nullable=False),          # event time, epoch ms (ClearML `timestamp`)
+        Column("iter", BigInteger),
+        Column("worker", Text),
+        Column("received", BigInteger, nullable=False),    # ingestion time, epoch ms (`@timestamp`)
+        *payload,
+        Column("extra", JSONB),                            # fields the client added beyond the schema
+        Index(None, "task_key", "ts", "id"),
+    )
+
+
+scalar_events = _event_table("scalar_events", Column("value", Double))
+Index(None, scalar_events.c.series_key, scalar_events.c.iter)
+vector_events = _event_table("vector_events", Column("value", ARRAY(Double)))
+Index(None, vector_events.c.series_key, vector_events.c.iter)
+image_events = _event_table("image_events", Column("key", Text), Column("url", Text))
+Index(None, image_events.c.series_key, image_events.c.iter)
+plot_events = _event_table("plot_events", Column("plot_str", Text))
+Index(None, plot_events.c.series_key, plot_events.c.iter)
+log_events = _event_table("log_events", Column("level", Text), Column("msg", Text))
+
+EVENT_TABLES = {
+    "training_stats_scalar": scalar_events,
+    "training_stats_vector": vector_events,
+    "training_debug_image": image_events,
+    "plot": plot_events,
+    "log": log_events,
+}

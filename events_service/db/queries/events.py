@@ -1,0 +1,88 @@
+"""Reading raw events back as ClearML event documents, with keyset pages over (ts, id)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+# Per event type: table and the payload columns as the union below names them.
+SOURCES = {
+    "training_stats_scalar": ("scalar_events", "value AS value, NULL::float8[] AS values_, NULL AS key, "
+                              "NULL AS url, NULL AS plot_str, NULL AS level, NULL AS msg"),
+    "training_stats_vector": ("vector_events", "NULL::float8 AS value, value AS values_, NULL AS key, "
+                              "NULL AS url, NULL AS plot_str, NULL AS level, NULL AS msg"),
+    "training_debug_image": ("image_events", "NULL::float8 AS value, NULL::float8[] AS values_, key, url, "
+                             "NULL AS plot_str, NULL AS level, NULL AS msg"),
+    "plot": ("plot_events", "NULL::float8 AS value, NULL::float8[] AS values_, NULL AS key, NULL AS url, "
+             "plot_str, NULL AS level, NULL AS msg"),
+    "log": ("log_events", "NULL::float8 AS value, NULL::float8[] AS values_, NULL AS key, NULL AS url, "
+            "NULL AS plot_str, level, msg"),
+}
+EVENT_TYPES = tuple(SOURCES)
+COMMON = "ts, id, iter, worker, received, series_key, extra"
+
+
+def iso_ms(epoch_ms: int) -> str:
+    """Epoch ms as ClearML's @timestamp text: YYYY-MM-DDTHH:MM:SS.mmmZ (UTC)."""
+    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
+
+
+def series_names(session: Session, task_key: int) -> dict[int, tuple[str, str]]:
+    """series key -> (metric, variant) for one task (small: one row per series)."""
+    rows = session.execute(text("SELECT key, metric, variant FROM series WHERE task_key = :tk"), {"tk": task_key})
+    return {r.key: (r.metric, r.variant) for r in rows}
+
+
+def to_document(event_type: str, row: Any, task_id: str, names: dict[int, tuple[str, str]]) -> dict[str, Any]:
+    """One stored row as the event document the client sent, plus the server's fields."""
+    metric, variant = names.get(row.series_key, ("", ""))
+    doc: dict[str, Any] = {"timestamp": row.ts, "type": event_type, "task": task_id}
+    if row.iter is not None:
+        doc["iter"] = row.iter
+    doc["metric"], doc["variant"] = metric, variant
+    if event_type == "training_stats_scalar":
+        if row.value is not None:
+            doc["value"] = row.value
+    elif event_type == "training_stats_vector":
+        if row.values_ is not None:
+            doc["value"] = row.values_
+    else:
+        for name in ("key", "url", "plot_str", "level", "msg"):
+            value = getattr(row, name)
+            if value is not None:
+                doc[name] = value
+    doc["worker"] = row.worker
+    doc["@timestamp"] = iso_ms(row.received)
+    if row.extra:
+        doc.update((k, v) for k, v in row.extra.items() if k not in doc)
+    return doc
+
+
+def count(session: Session, task_key: int, event_types: Sequence[str]) -> int:
+    parts = [f"SELECT count(*) AS n FROM {SOURCES[t][0]} WHERE task_key = :tk" for t in event_types]
+    return session.execute(text(f"SELECT sum(n)::bigint FROM ({' UNION ALL '.join(parts)}) c"),
+                           {"tk": task_key}).scalar() or 0
+
+
+def page_by_time(session: Session, task_key: int, event_types: Sequence[str], *, descending: bool,
+                 after: tuple[int, int] | None, limit: int) -> list[tuple[str, Any]]:
+    """The next `limit` events of the task ordered by (ts, id), strictly after the keyset position.
+
+    Each table is read through its (task_key, ts, id) index and stops at `limit` rows, so a page
+    costs the same at the start of the scroll as deep into it.
+    """
+    op, direction = ("<", "DESC") if descending else (">", "ASC")
+    where = "task_key = :tk" + (f" AND (ts, id) {op} (:after_ts, :after_id)" if after else "")
+    parts = [
+        f"(SELECT '{t}' AS type, {COMMON}, {SOURCES[t][1]} FROM {SOURCES[t][0]} WHERE {where} "
+        f"ORDER BY ts {direction}, id {direction} LIMIT :limit)"
+        for t in event_types
+    ]
+    sql = f"SELECT * FROM ({' UNION ALL '.join(parts)}) u ORDER BY ts {direction}, id {direction} LIMIT :limit"
+    params: dict[str, Any] = {"tk": task_key, "limit": limit}
+    if after:
+        params["after_ts"], params["after_id"] = after
+    return [(row.type, row) for row in session.execute(text(sql), params)]

@@ -1,0 +1,62 @@
+"""Ingestion: normalise each raw event, count the invalid ones by reason, store the rest in one go."""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from jsonschema import Draft7Validator
+from jsonschema.exceptions import best_match
+from sqlalchemy.orm import Session
+
+from events_service.db.queries import ingest as store_queries
+from events_service.normalize import EventError, Validate, normalize
+
+
+@dataclass
+class Outcome:
+    added: int = 0
+    errors: Counter = field(default_factory=Counter)
+    kinds: dict[str, str] = field(default_factory=dict)     # reason -> "validation" | "missing" | "task"
+    invalid_tasks: list[str] = field(default_factory=list)
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+
+def schema_validator(branches: dict[str, Draft7Validator]) -> Validate:
+    """validate(type, event) -> None, or a message naming the first offending field."""
+
+    def validate(event_type: str, event: dict[str, Any]) -> str | None:
+        error = best_match(branches[event_type].iter_errors(event))
+        if error is None:
+            return None
+        where = ".".join(str(p) for p in error.absolute_path)
+        return f"Validation error (field '{where}': {error.message})" if where else f"Validation error ({error.message})"
+
+    return validate
+
+
+def ingest(session: Session, company_key: int, raw_events: Iterable[dict[str, Any]], *,
+           validate: Validate, worker: str) -> Outcome:
+    """Store every valid event; the invalid ones are skipped and counted by reason."""
+    now_ms = int(time.time() * 1000)
+    outcome = Outcome()
+    events = []
+    for raw in raw_events:
+        try:
+            events.append(normalize(raw, validate=validate, worker=worker, now_ms=now_ms))
+        except EventError as exc:
+            outcome.errors[exc.reason] += 1
+            outcome.kinds[exc.reason] = exc.kind
+    if events:
+        stored = store_queries.store(session, company_key, events, now_ms)
+        outcome.added = stored.added
+        for task_id, count in stored.rejected_tasks.items():
+            reason = f"Invalid task id {task_id}"
+            outcome.errors[reason] += count
+            outcome.kinds[reason] = "task"
+            outcome.invalid_tasks.append(task_id)
+    return outcome

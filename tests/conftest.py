@@ -1,0 +1,126 @@
+"""Fixtures: a fresh test database built by the migrations, the app, its client, and a real gunicorn."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import make_url
+
+from events_service import create_app
+from tests.helpers import ApiHelper
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:55432/events_test"
+SECRET = "test-secret-key"
+
+
+def database_url_from_env() -> str:
+    return os.environ.get("EVENTS_TEST_DATABASE_URL", DEFAULT_URL)
+
+
+def server_dsn(url: str, database: str = "postgres") -> str:
+    """A libpq DSN for another database on the same server (to create or drop databases)."""
+    return make_url(url).set(drivername="postgresql", database=database).render_as_string(hide_password=False)
+
+
+def recreate_database(url: str) -> None:
+    name = make_url(url).database
+    with psycopg.connect(server_dsn(url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config(str(ROOT / "migrations" / "alembic.ini"))
+    cfg.attributes["url"] = url
+    cfg.attributes["configure_logger"] = False
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    url = database_url_from_env()
+    recreate_database(url)
+    command.upgrade(alembic_config(url), "head")
+    return url
+
+
+@pytest.fixture(scope="session")
+def app(database_url):
+    app = create_app({"DATABASE_URL": database_url, "VALIDATE_RESPONSES": True, "SECRET_KEY": SECRET})
+    yield app
+    if app.extensions.get("db_engine") is not None:
+        app.extensions["db_engine"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def api(app, client) -> ApiHelper:
+    return ApiHelper(app, client)
+
+
+@pytest.fixture
+def task_id() -> str:
+    """A task id no other test uses: tests share the database and stay independent through ids."""
+    return uuid.uuid4().hex
+
+
+@pytest.fixture
+def db(database_url):
+    """A plain psycopg connection to the test database, for checks below the API."""
+    with psycopg.connect(server_dsn(database_url, make_url(database_url).database), autocommit=True) as conn:
+        yield conn
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def gunicorn(database_url: str, log_path: Path, workers: int = 2, **env_overrides: str):
+    """Run gunicorn wsgi:app on a free loopback port until the block ends; yields its base URL."""
+    port = free_port()
+    env = dict(os.environ, EVENTS_DATABASE_URL=database_url, EVENTS_SECRET_KEY=SECRET, **env_overrides)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+             "wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.time() + 30
+            while True:
+                try:
+                    requests.options(f"{base}/events.add", timeout=1)
+                    break
+                except requests.ConnectionError:
+                    if proc.poll() is not None or time.time() > deadline:
+                        raise RuntimeError(f"gunicorn did not start: {log_path.read_text()[-2000:]}")
+                    time.sleep(0.2)
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def server(database_url, tmp_path_factory):
+    """A real gunicorn (2 workers) on the test database."""
+    with gunicorn(database_url, tmp_path_factory.mktemp("gunicorn") / "server.log") as base:
+        yield base

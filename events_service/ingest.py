@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+import fastjsonschema
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import best_match
 from sqlalchemy.orm import Session
@@ -27,9 +28,20 @@ class Outcome:
 
 
 def schema_validator(branches: dict[str, Draft7Validator]) -> Validate:
-    """validate(type, event) -> None, or a message naming the first offending field."""
+    """validate(type, event) -> None, or a message naming the first offending field.
+
+    Both checks come from the same schema branch: fastjsonschema's generated code accepts a
+    valid event in ~2 us (jsonschema needs ~60 us, a quarter of the whole ingest budget);
+    jsonschema stays the authority whenever the fast check fails, and words the message.
+    """
+    fast = {event_type: _fast(validator) for event_type, validator in branches.items()}
 
     def validate(event_type: str, event: dict[str, Any]) -> str | None:
+        try:
+            fast[event_type](event)
+            return None
+        except fastjsonschema.JsonSchemaException:
+            pass
         error = best_match(branches[event_type].iter_errors(event))
         if error is None:
             return None
@@ -37,6 +49,17 @@ def schema_validator(branches: dict[str, Draft7Validator]) -> Validate:
         return f"Validation error (field '{where}': {error.message})" if where else f"Validation error ({error.message})"
 
     return validate
+
+
+_compiled: dict[int, Any] = {}
+
+
+def _fast(validator: Draft7Validator) -> Any:
+    """fastjsonschema code for a validator's schema, compiled once per process."""
+    key = id(validator)
+    if key not in _compiled:
+        _compiled[key] = fastjsonschema.compile(validator.schema)
+    return _compiled[key]
 
 
 def ingest(session: Session, company_key: int, raw_events: Iterable[dict[str, Any]], *,

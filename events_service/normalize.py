@@ -61,72 +61,84 @@ def _finite(value: Any, field: str) -> None:
         raise EventError(f"Invalid value for field '{field}': NaN and Infinity are not allowed")
 
 
+_NOT_EXTRA = {t: COMMON_FIELDS | TRANSPORT_FIELDS | set(f) | {"values"} for t, f in PAYLOAD_FIELDS.items()}
+_NUMBER = (int, float)
+
+
+def _number_or_none(value: Any, field: str) -> float | None:
+    if value is None:
+        return None
+    if type(value) is bool or not isinstance(value, _NUMBER):
+        raise EventError(f"Invalid value for field '{field}': expected a number")
+    _finite(value, field)
+    return float(value)
+
+
 def normalize(raw: dict[str, Any], *, validate: Validate, worker: str, now_ms: int) -> Event:
-    """Turn one raw event into an Event; `validate(type, event)` returns a schema error text or None."""
+    """Turn one raw event into an Event; `validate(type, event)` returns a schema error text or None.
+
+    Runs once per ingested event (the hot path of add_batch): it reads the raw dict without
+    copying it, and only the fields the event type has.
+    """
     event_type = raw.get("type")
     if event_type is None:
         raise EventError("Event must have a 'type' field", "missing")
-    if not isinstance(event_type, str) or event_type.replace(" ", "_") not in EVENT_TYPES:
-        raise EventError(f"Invalid event type {event_type}")
-    event_type = event_type.replace(" ", "_")
+    if event_type not in PAYLOAD_FIELDS:
+        if not isinstance(event_type, str) or event_type.replace(" ", "_") not in PAYLOAD_FIELDS:
+            raise EventError(f"Invalid event type {event_type}")
+        event_type = event_type.replace(" ", "_")
+        raw = dict(raw, type=event_type)
     task = raw.get("task")
     if task is None or task == "":
         raise EventError("Event must have a 'task' field", "missing")
-    event = dict(raw, type=event_type)
-    problem = validate(event_type, event)
+    problem = validate(event_type, raw)
     if problem:
         raise EventError(problem)
 
-    if "ts" in event:
-        event["timestamp"] = event["ts"]
-    ts = event.get("timestamp")
+    ts = raw["ts"] if "ts" in raw else raw.get("timestamp")
     if ts is None:
         ts = now_ms
     else:
-        _finite(ts, "timestamp")
-        if not isinstance(ts, (int, float)) or isinstance(ts, bool) or not TS_MIN <= ts <= TS_MAX:
+        if type(ts) is bool or not isinstance(ts, _NUMBER):
             raise EventError("Invalid value for field 'timestamp': expected epoch milliseconds")
-        ts = int(math.floor(ts))
+        _finite(ts, "timestamp")
+        if not TS_MIN <= ts <= TS_MAX:
+            raise EventError("Invalid value for field 'timestamp': expected epoch milliseconds")
+        ts = int(ts) if type(ts) is int else int(math.floor(ts))
 
-    iteration = event.get("iter")
+    iteration = raw.get("iter")
     if iteration is not None:
         iteration = int(iteration)
         if not INT64_MIN <= iteration <= INT64_MAX:
             raise EventError(f"Iteration number should not exceed {INT64_MAX}")
 
-    metric = event.get("metric") or ""
-    variant = event.get("variant") or ""
-    if not isinstance(metric, str) or not isinstance(variant, str):
+    metric = raw.get("metric") or ""
+    variant = raw.get("variant") or ""
+    if type(metric) is not str or type(variant) is not str:
         raise EventError("Invalid value for fields 'metric'/'variant': expected strings")
-    event_worker = event["worker"] if "worker" in event else worker
+    event_worker = raw["worker"] if "worker" in raw else worker
 
-    if event_type == "training_stats_vector" and "values" in event:
-        event["value"] = event.pop("values")
-    payload_fields = PAYLOAD_FIELDS[event_type]
-    payload = tuple(event.get(f) for f in payload_fields)
+    payload: tuple[Any, ...]
     if event_type == "training_stats_scalar":
-        value = payload[0]
-        _finite(value, "value")
-        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
-            raise EventError("Invalid value for field 'value': expected a number")
-        payload = (None if value is None else float(value),)
+        payload = (_number_or_none(raw.get("value"), "value"),)
     elif event_type == "training_stats_vector":
-        values = payload[0]
+        values = raw["values"] if "values" in raw else raw.get("value")
         if values is not None:
-            if not isinstance(values, list) or not all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            if not isinstance(values, list):
                 raise EventError("Invalid value for field 'values': expected an array of numbers")
-            for v in values:
-                _finite(v, "values")
-            payload = ([float(v) for v in values],)
+            values = [_number_or_none(v, "values") for v in values]
+            if None in values:
+                raise EventError("Invalid value for field 'values': expected an array of numbers")
+        payload = (values,)
+    else:
+        payload = tuple(raw.get(f) for f in PAYLOAD_FIELDS[event_type])
 
-    skip = COMMON_FIELDS | TRANSPORT_FIELDS | set(payload_fields) | {"values"}
-    extra = {k: v for k, v in event.items() if k not in skip} or None
-    if extra:
-        for k, v in extra.items():
-            _finite(v, k)
+    not_extra = _NOT_EXTRA[event_type]
+    extra = None
+    if len(raw) > 4:  # every event has type and task; most have only known fields
+        extra = {k: v for k, v in raw.items() if k not in not_extra} or None
     return Event(
         type=event_type, task=str(task), iter=iteration, metric=metric, variant=variant, ts=ts,
         worker=event_worker if event_worker is None else str(event_worker), payload=payload, extra=extra,
-        allow_locked=bool(event.get("allow_locked")),
+        allow_locked=bool(raw.get("allow_locked")),
     )

@@ -107,9 +107,9 @@ def gunicorn(database_url: str, log_path: Path, workers: int = 2, **env_override
             deadline = time.time() + 30
             while True:
                 try:
-                    requests.options(f"{base}/events.add", timeout=1)
+                    requests.options(f"{base}/events.add", timeout=5)
                     break
-                except requests.ConnectionError:
+                except requests.RequestException:
                     if proc.poll() is not None or time.time() > deadline:
                         raise RuntimeError(f"gunicorn did not start: {log_path.read_text()[-2000:]}")
                     time.sleep(0.2)

@@ -1,0 +1,84 @@
+"""Shared bench plumbing: a fresh migrated database and a real gunicorn on a free loopback port."""
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+import requests
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:{port}/events_bench"
+
+
+def bench_database_url() -> str:
+    return os.environ.get("EVENTS_BENCH_DATABASE_URL",
+                          DEFAULT_URL.format(port=os.environ.get("EVENTS_PG_PORT", "55432")))
+
+
+def libpq_dsn(url: str, database: str | None = None) -> str:
+    u = make_url(url)
+    return u.set(drivername="postgresql", database=database or u.database).render_as_string(hide_password=False)
+
+
+def fresh_database(url: str) -> None:
+    """Drop, create and migrate the bench database."""
+    name = make_url(url).database
+    with psycopg.connect(libpq_dsn(url, "postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    cfg = Config(str(ROOT / "migrations" / "alembic.ini"))
+    cfg.attributes["url"] = url
+    cfg.attributes["configure_logger"] = False
+    command.upgrade(cfg, "head")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def gunicorn(url: str, workers: int = 4, **env: str):
+    """gunicorn wsgi:app on the given database; yields (base_url, process)."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    environ = dict(os.environ, EVENTS_DATABASE_URL=url, EVENTS_SECRET_KEY="bench-secret", **env)
+    with open(OUT / "gunicorn.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers",
+                                 str(workers), "wsgi:app"], cwd=ROOT, env=environ, stdout=log, stderr=log)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.time() + 30
+            while True:
+                try:
+                    requests.options(f"{base}/events.add", timeout=5)
+                    break
+                except requests.RequestException:
+                    if proc.poll() is not None or time.time() > deadline:
+                        raise RuntimeError("gunicorn did not start; see bench/out/gunicorn.log")
+                    time.sleep(0.2)
+            yield base, proc
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+
+
+def median_ms(fn, repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)

@@ -19,6 +19,12 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_COMPANY": "d1bd92a3b039400cbafc60a7a5b1e52b",
     # Largest request body accepted, in bytes (the SDK sends at most 15 MiB).
     "MAX_BODY_BYTES": 32 * 1024 * 1024,
+    # Most events one add_batch request may carry (the SDK's 15 MiB bodies hold ~100,000 scalars).
+    "MAX_EVENTS_PER_BATCH": 200_000,
+    # Longest metric, variant, worker, image key or url; log msg; plot_str (characters).
+    "MAX_NAME_LENGTH": 4096,
+    "MAX_MSG_LENGTH": 4 * 1024 * 1024,
+    "MAX_PLOT_LENGTH": 16 * 1024 * 1024,
     # Page size of scrolling endpoints when the request gives none, and the cap.
     "DEFAULT_BATCH_SIZE": 500,
     "MAX_BATCH_SIZE": 10000,

@@ -12,7 +12,7 @@ from jsonschema.exceptions import best_match
 from sqlalchemy.orm import Session
 
 from events_service.db.queries import ingest as store_queries
-from events_service.normalize import EventError, Validate, normalize
+from events_service.normalize import DEFAULT_LIMITS, EventError, Limits, Validate, normalize
 
 
 @dataclass
@@ -63,14 +63,14 @@ def _fast(validator: Draft7Validator) -> Any:
 
 
 def ingest(session: Session, company_key: int, raw_events: Iterable[dict[str, Any]], *,
-           validate: Validate, worker: str) -> Outcome:
+           validate: Validate, worker: str, limits: Limits = DEFAULT_LIMITS) -> Outcome:
     """Store every valid event; the invalid ones are skipped and counted by reason."""
     now_ms = int(time.time() * 1000)
     outcome = Outcome()
     events = []
     for raw in raw_events:
         try:
-            events.append(normalize(raw, validate=validate, worker=worker, now_ms=now_ms))
+            events.append(normalize(raw, validate=validate, worker=worker, now_ms=now_ms, limits=limits))
         except EventError as exc:
             outcome.errors[exc.reason] += 1
             outcome.kinds[exc.reason] = exc.kind

@@ -56,6 +56,18 @@ class Event:
 Validate = Callable[[str, dict[str, Any]], str | None]
 
 
+@dataclass(frozen=True)
+class Limits:
+    """Size limits per event (config keys MAX_NAME_LENGTH, MAX_MSG_LENGTH, MAX_PLOT_LENGTH)."""
+
+    name: int = 4096          # metric, variant, worker, key, url: characters
+    msg: int = 4 * 1024**2    # log msg: characters (the SDK cuts its messages at 1 MiB)
+    plot: int = 16 * 1024**2  # plot_str: characters
+
+
+DEFAULT_LIMITS = Limits()
+
+
 def _finite(value: Any, field: str) -> None:
     if isinstance(value, float) and not math.isfinite(value):
         raise EventError(f"Invalid value for field '{field}': NaN and Infinity are not allowed")
@@ -74,7 +86,13 @@ def _number_or_none(value: Any, field: str) -> float | None:
     return float(value)
 
 
-def normalize(raw: dict[str, Any], *, validate: Validate, worker: str, now_ms: int) -> Event:
+def _check_length(value: Any, field: str, limit: int) -> None:
+    if isinstance(value, str) and len(value) > limit:
+        raise EventError(f"Invalid value for field '{field}': longer than {limit} characters")
+
+
+def normalize(raw: dict[str, Any], *, validate: Validate, worker: str, now_ms: int,
+              limits: Limits = DEFAULT_LIMITS) -> Event:
     """Turn one raw event into an Event; `validate(type, event)` returns a schema error text or None.
 
     Runs once per ingested event (the hot path of add_batch): it reads the raw dict without
@@ -116,7 +134,11 @@ def normalize(raw: dict[str, Any], *, validate: Validate, worker: str, now_ms: i
     variant = raw.get("variant") or ""
     if type(metric) is not str or type(variant) is not str:
         raise EventError("Invalid value for fields 'metric'/'variant': expected strings")
+    if len(metric) > limits.name or len(variant) > limits.name:
+        _check_length(metric, "metric", limits.name)
+        _check_length(variant, "variant", limits.name)
     event_worker = raw["worker"] if "worker" in raw else worker
+    _check_length(event_worker, "worker", limits.name)
 
     payload: tuple[Any, ...]
     if event_type == "training_stats_scalar":
@@ -132,6 +154,13 @@ def normalize(raw: dict[str, Any], *, validate: Validate, worker: str, now_ms: i
         payload = (values,)
     else:
         payload = tuple(raw.get(f) for f in PAYLOAD_FIELDS[event_type])
+        if event_type == "log":
+            _check_length(payload[1], "msg", limits.msg)
+        elif event_type == "plot":
+            _check_length(payload[0], "plot_str", limits.plot)
+        else:
+            _check_length(payload[0], "key", limits.name)
+            _check_length(payload[1], "url", limits.name)
 
     not_extra = _NOT_EXTRA[event_type]
     extra = None

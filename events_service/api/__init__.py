@@ -18,6 +18,8 @@ def init_app(app: Flask) -> None:
     api = ApiSchema(app.config["SCHEMA_DIR"])
     registry.check_against_schema(api.endpoints)
     app.extensions["api_schema"] = api
+    from events_service.api import openapi
     from events_service.api.routes import blueprint
 
+    app.register_blueprint(openapi.blueprint)  # a static rule: wins over the catch-all route
     app.register_blueprint(blueprint)

@@ -9,6 +9,7 @@ from events_service.api.registry import endpoint
 from events_service.db.queries import events as event_queries
 from events_service.db.queries import tasks
 from events_service.ingest import Outcome, ingest, schema_validator
+from events_service.normalize import Limits
 from events_service.services import paging
 
 
@@ -16,7 +17,9 @@ def _ingest(call: Call, raw_events: list[dict[str, Any]]) -> Outcome:
     api = call.api
     item_schema = api.batch_item_schema(api.endpoints["events.add_batch"][max(api.endpoints["events.add_batch"])])
     validate = schema_validator(api.event_validators(item_schema))
-    return ingest(call.db, call.company_key, raw_events, validate=validate, worker=call.worker)
+    limits = Limits(name=call.config["MAX_NAME_LENGTH"], msg=call.config["MAX_MSG_LENGTH"],
+                    plot=call.config["MAX_PLOT_LENGTH"])
+    return ingest(call.db, call.company_key, raw_events, validate=validate, worker=call.worker, limits=limits)
 
 
 def _counts(outcome: Outcome) -> dict[str, Any]:
@@ -43,6 +46,9 @@ def add_batch(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """Add json-lines events: invalid ones are skipped and counted; 400 when none was stored."""
     if not call.batch:
         raise errors.BatchContainsNoItems()
+    if len(call.batch) > call.config["MAX_EVENTS_PER_BATCH"]:
+        raise errors.ValidationError(f"batch of {len(call.batch)} events; at most "
+                                     f"{call.config['MAX_EVENTS_PER_BATCH']} per request (MAX_EVENTS_PER_BATCH)")
     outcome = _ingest(call, call.batch)
     if not outcome.added:
         if set(outcome.kinds.values()) == {"task"}:

@@ -227,3 +227,28 @@ def test_task_statistics(api, task_id, db):
 def test_negative_iterations_never_lower_last_iteration(api, task_id, db):
     api.add_batch([scalar(task_id, -5), scalar(task_id, -2147483648, metric="Summary", variant="acc")])
     assert db.execute("SELECT last_iteration FROM tasks WHERE id = %s", (task_id,)).fetchone() == (0,)
+
+
+def test_limits_are_per_event_errors_naming_the_field(app, api, task_id, monkeypatch):
+    monkeypatch.setitem(app.config, "MAX_NAME_LENGTH", 10)
+    monkeypatch.setitem(app.config, "MAX_MSG_LENGTH", 5)
+    monkeypatch.setitem(app.config, "MAX_PLOT_LENGTH", 3)
+    data = api.add_batch([
+        scalar(task_id, 1, metric="m" * 11), scalar(task_id, 1, variant="v" * 11), log(task_id, "123456"),
+        {"type": "plot", "task": task_id, "iter": 1, "plot_str": "1234"}, scalar(task_id, 1, metric="m" * 10),
+    ])
+    assert data["added"] == 1
+    reasons = data["errors_info"]
+    assert set(reasons) == {
+        "Invalid value for field 'metric': longer than 10 characters",
+        "Invalid value for field 'variant': longer than 10 characters",
+        "Invalid value for field 'msg': longer than 5 characters",
+        "Invalid value for field 'plot_str': longer than 3 characters",
+    }
+
+
+def test_too_many_events_in_one_batch_is_400_12(app, api, task_id, monkeypatch):
+    monkeypatch.setitem(app.config, "MAX_EVENTS_PER_BATCH", 3)
+    code, subcode, msg = api.check_error(api.batch([scalar(task_id, i) for i in range(4)]))
+    assert (code, subcode) == (400, 12) and "at most 3" in msg
+    assert api.add_batch([scalar(task_id, i) for i in range(3)])["added"] == 3

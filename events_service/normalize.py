@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from events_service.api.body import nul_path
+
 EVENT_TYPES = ("training_stats_scalar", "training_stats_vector", "training_debug_image", "plot", "log")
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
@@ -75,6 +77,7 @@ def _finite(value: Any, field: str) -> None:
 
 _NOT_EXTRA = {t: COMMON_FIELDS | TRANSPORT_FIELDS | set(f) | {"values"} for t, f in PAYLOAD_FIELDS.items()}
 _NUMBER = (int, float)
+_NUMERIC = ("training_stats_scalar", "training_stats_vector")
 
 
 def _number_or_none(value: Any, field: str) -> float | None:
@@ -166,6 +169,13 @@ def normalize(raw: dict[str, Any], *, validate: Validate, worker: str, now_ms: i
     extra = None
     if len(raw) > 4:  # every event has type and task; most have only known fields
         extra = {k: v for k, v in raw.items() if k not in not_extra} or None
+    for name, text in (("task", task), ("metric", metric), ("variant", variant), ("worker", event_worker)):
+        if type(text) is str and "\x00" in text:
+            raise EventError(f"Invalid value for field '{name}': text must not contain NUL (\\u0000) characters")
+    if event_type not in _NUMERIC or extra:
+        where = nul_path({**dict(zip(PAYLOAD_FIELDS[event_type], payload)), **(extra or {})})
+        if where is not None:
+            raise EventError(f"Invalid value for field '{where}': text must not contain NUL (\\u0000) characters")
     return Event(
         type=event_type, task=str(task), iter=iteration, metric=metric, variant=variant, ts=ts,
         worker=event_worker if event_worker is None else str(event_worker), payload=payload, extra=extra,

@@ -72,3 +72,24 @@ def query_fields(pairs: Iterable[tuple[str, list[str]]]) -> dict[str, Any]:
         converted = [_convert(v) for v in values]
         fields[key] = converted if is_list or len(converted) > 1 else converted[0]
     return fields
+
+
+def nul_path(value: Any, path: str = "") -> str | None:
+    """The path of the first string (or key) holding a NUL character, which PostgreSQL text
+    cannot store; None when there is none."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return where
+            found = nul_path(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = nul_path(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None

@@ -89,6 +89,9 @@ def validate_request(schema: EndpointSchema, data: dict[str, Any]) -> dict[str, 
         if missing:
             raise errors.MissingRequiredFields(missing=missing)
         raise errors.ValidationError(describe(best_match(errs)))
+    where = body.nul_path(data)
+    if where is not None:
+        raise errors.ValidationError(f"field '{where}': text must not contain NUL (\\u0000) characters")
     return {**schema.defaults, **data}
 
 

@@ -252,3 +252,13 @@ def test_too_many_events_in_one_batch_is_400_12(app, api, task_id, monkeypatch):
     code, subcode, msg = api.check_error(api.batch([scalar(task_id, i) for i in range(4)]))
     assert (code, subcode) == (400, 12) and "at most 3" in msg
     assert api.add_batch([scalar(task_id, i) for i in range(3)])["added"] == 3
+
+
+def test_nul_characters_are_refused_naming_the_field(api, task_id):
+    data = api.add_batch([scalar(task_id, 1), scalar(task_id, 2, metric="a\x00b"), log(task_id, "x\x00"),
+                          scalar(task_id, 3, extra_field={"deep": ["ok", "n\x00"]})])
+    assert data["added"] == 1
+    reasons = " ".join(data["errors_info"])
+    assert "'metric'" in reasons and "'msg'" in reasons and "'extra_field.deep.1'" in reasons
+    code, subcode, msg = api.error("events.get_task_events", task="t\x00")
+    assert (code, subcode) == (400, 12) and "'task'" in msg

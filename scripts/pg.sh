@@ -13,6 +13,11 @@ esac
 PGBIN="/usr/lib/postgresql/$PG_MAJOR/bin"
 PORT="${EVENTS_PG_PORT:-55432}"
 DIR="${EVENTS_PG_DIR:-$here/.tmp/pg}"
+# As root the server runs as `postgres`, which must be able to reach DIR. When the project lies
+# in a folder it cannot enter (say /root/...), use a folder of /var/tmp named after the project.
+if [ -z "${EVENTS_PG_DIR:-}" ] && [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$here"; then
+  DIR="/var/tmp/events-service-$(printf '%s' "$here" | md5sum | cut -c1-12)/pg"
+fi
 DATA="$DIR/data"
 SOCK="$DIR/sock"
 
@@ -23,6 +28,7 @@ as_pg() {
 
 prepare_dirs() {
   if [ "$(id -u)" = 0 ]; then
+    mkdir -p "$(dirname "$DIR")"
     install -d -o postgres -g postgres -m 755 "$DIR"
     install -d -o postgres -g postgres -m 700 "$DATA"
     install -d -o postgres -g postgres -m 755 "$SOCK"

@@ -23,7 +23,7 @@ SOCK="$DIR/sock"
 
 # PostgreSQL refuses to run as root: as root, run the server as the postgres user.
 as_pg() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 prepare_dirs() {

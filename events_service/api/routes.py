@@ -113,10 +113,10 @@ def _check_response(schema: EndpointSchema, result: Any) -> None:
 @blueprint.route("/", defaults={"path": ""}, methods=METHODS)
 @blueprint.route("/<path:path>", methods=METHODS)
 def dispatch(path: str) -> Response:
+    if request.method == "OPTIONS":  # CORS pre-flight: 200 with an empty body, for any path
+        return Response(status=200)
     call = g.call = _new_call()
     schema = _resolve(path, call)
-    if request.method == "OPTIONS":
-        return Response(status=200)
     handler = HANDLERS[(call.name, schema.version)]
     data = _read_body(schema, call)
     if not handler.validates_itself:

@@ -262,3 +262,14 @@ def test_nul_characters_are_refused_naming_the_field(api, task_id):
     assert "'metric'" in reasons and "'msg'" in reasons and "'extra_field.deep.1'" in reasons
     code, subcode, msg = api.error("events.get_task_events", task="t\x00")
     assert (code, subcode) == (400, 12) and "'task'" in msg
+
+
+def test_sql_and_html_look_alikes_are_stored_and_returned_literally(api, task_id):
+    nasty = ["'; DROP TABLE scalar_events; --", "<script>alert(1)</script>", "\\x00' OR '1'='1", "$$; SELECT 1; $$",
+             "tab\there", "line\nbreak", "back\\slash", "\\N"]
+    api.add_batch([scalar(task_id, i, metric=text, variant=text, worker=text) for i, text in enumerate(nasty)]
+                  + [log(task_id, text, timestamp=i) for i, text in enumerate(nasty)])
+    stored = events_of(api, task_id)
+    assert sorted(e["msg"] for e in stored if e["type"] == "log") == sorted(nasty)
+    scalars = sorted((e["metric"], e["variant"], e["worker"]) for e in stored if e["type"] != "log")
+    assert scalars == sorted((t, t, t) for t in nasty)

@@ -237,16 +237,20 @@ def test_download_text_custom_format_and_missing_fields(client, api, task_id):
 
 def test_download_json_is_the_default(client, api, task_id):
     api.add_batch([log(task_id, "héllo", timestamp=T0 + 7, worker="w1", custom={"a": 1}),
-                   log(task_id, "two", timestamp=T0 + 8, worker="w2")])
+                   log(task_id, "two", timestamp=T0 + 8, worker="w2"),
+                   log(task_id, "snow \u2603 \"quoted\"\nnext line", timestamp=T0 + 9, worker="w\u00e9"),
+                   {"type": "log", "task": task_id, "timestamp": T0 + 10, "iter": 4, "metric": "m", "variant": "v",
+                    "level": "info", "msg": "with iteration"}])
     body = download(client, task_id).get_data()
     lines = body.decode().splitlines()
-    assert len(lines) == 2 and body.isascii()  # non-ASCII escaped, as ClearML writes it
+    assert len(lines) == 4 and body.isascii()  # non-ASCII escaped, as ClearML writes it
     first = json.loads(lines[0])
     assert first["msg"] == "héllo" and first["asctime"] == "2020-03-01 10:00:00,007"
     assert first["custom"] == {"a": 1} and first["timestamp"] == T0 + 7 and first["worker"] == "w1"
     assert "type" not in first and "task" not in first
     assert ", " not in lines[1] and '": ' not in lines[1]  # compact
     events = api.call("events.get_task_log", "1.7", task=task_id, order="asc")["events"]
+    assert len(events) == 4
     for line, event in zip(lines, events):
         doc = json.loads(line)
         assert doc.pop("asctime")

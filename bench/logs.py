@@ -41,7 +41,8 @@ T0 = 1_700_000_000_000
 
 def libpq(url: str, database: str | None = None) -> str:
     u = make_url(url)
-    return u.set(drivername="postgresql", database=database or u.database).render_as_string(hide_password=False)
+    u = u.set(drivername="postgresql", database=database or u.database)
+    return u.render_as_string(hide_password=False)
 
 
 def fresh_database(url: str) -> None:
@@ -98,12 +99,13 @@ def status_kb(pid: int, field: str) -> int:
 
 def load(base: str, url: str, task: str, lines: int) -> None:
     """First line through the API (task, company, series), the rest by SQL in the same layout."""
-    r = requests.post(f"{base}/events.add", json={"type": "log", "task": task, "timestamp": T0, "worker": "w0",
-                                                   "level": "info", "msg": "line 0"})
+    first = {"type": "log", "task": task, "timestamp": T0, "worker": "w0", "level": "info", "msg": "line 0"}
+    r = requests.post(f"{base}/events.add", json=first)
     r.raise_for_status()
     with psycopg.connect(libpq(url)) as conn:
         key, ck = conn.execute("SELECT key, company_key FROM tasks WHERE id = %s", (task,)).fetchone()
-        series = conn.execute("SELECT key FROM series WHERE task_key = %s AND event_type = 'log'", (key,)).fetchone()[0]
+        series = conn.execute("SELECT key FROM series WHERE task_key = %s AND event_type = 'log'",
+                              (key,)).fetchone()[0]
         conn.execute("""
             INSERT INTO log_events (company_key, task_key, series_key, ts, worker, received, level, msg)
             SELECT %(ck)s, %(tk)s, %(sk)s, %(t0)s + g * 100, 'worker-' || (g %% 4),
@@ -111,7 +113,8 @@ def load(base: str, url: str, task: str, lines: int) -> None:
                    CASE WHEN g %% 10 = 0 THEN 'error' ELSE 'info' END,
                    'epoch ' || (g / 1000) || ' step ' || g || ' loss=' || round((1.0 / (g + 1))::numeric, 6)
                        || ' lr=0.001 throughput=' || (g %% 997) || ' samples/s'
-            FROM generate_series(1, %(n)s) g""", {"ck": ck, "tk": key, "sk": series, "t0": T0, "n": lines - 1})
+            FROM generate_series(1, %(n)s) g""",
+                     {"ck": ck, "tk": key, "sk": series, "t0": T0, "n": lines - 1})
         conn.execute("UPDATE series SET event_count = event_count + %s, max_ts = %s WHERE key = %s",
                      (lines - 1, T0 + (lines - 1) * 100, series))
         conn.commit()
@@ -200,8 +203,8 @@ def bench_download(server: Gunicorn, task: str, lines: int, line_type: str) -> N
     got = size = 0
     first_byte = None
     try:
-        with requests.post(f"{server.base}/events.download_task_log", json={"task": task, "line_type": line_type},
-                           stream=True) as r:
+        with requests.post(f"{server.base}/events.download_task_log",
+                           json={"task": task, "line_type": line_type}, stream=True) as r:
             r.raise_for_status()
             for chunk in r.iter_content(chunk_size=1 << 20):
                 if first_byte is None:
@@ -221,7 +224,8 @@ def bench_download(server: Gunicorn, task: str, lines: int, line_type: str) -> N
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=30, help="calls per latency figure")
     parser.add_argument("--database-url", default=os.environ.get(

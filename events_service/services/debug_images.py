@@ -43,7 +43,8 @@ def debug_images_2_1(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     return {"task": task.id, "images": images, "returned": len(images), "total": total, "scroll_id": token}
 
 
-def _initial_state(call: Call, pairs: list[tuple[str, str]], found: dict[str, tasks.Task]) -> list[dict[str, Any]]:
+def _initial_state(call: Call, pairs: list[tuple[str, str]], found: dict[str, tasks.Task]
+                   ) -> list[dict[str, Any]]:
     """One entry per pair (in `pairs` order): its variants [series key, border] and no window yet."""
     rows = image_queries.variants(call.db, [(found[t].key, m) for t, m in pairs])
     by_pair: dict[tuple[int, str], list[list[Any]]] = {}
@@ -77,8 +78,8 @@ def debug_images(call: Call, req: dict[str, Any]) -> dict[str, Any]:
         window = entry["window"]
         go_earlier = earlier or window is None
         beyond = None if window is None else (window[0] if go_earlier else window[1])
-        rows = image_queries.step(call.db, task.key, [tuple(v) for v in entry["variants"]], earlier=go_earlier,
-                                  beyond=beyond, iters=n)
+        borders = [(v[0], v[1]) for v in entry["variants"]]
+        rows = image_queries.step(call.db, task.key, borders, earlier=go_earlier, beyond=beyond, iters=n)
         if rows:
             entry["window"] = [rows[-1].iter, rows[0].iter]
             if task.key not in names:

@@ -38,8 +38,9 @@ def _page(call: Call, req: dict[str, Any], start: str) -> dict[str, Any]:
                                   query={"order": order, "from": start})
     order, start = position.query["order"], position.query["from"]
     total = position.total if position.total is not None else log_queries.total(call.db, task.key)
-    rows = event_queries.page_by_time(call.db, task.key, LOG, descending=start == "tail",
-                                      after=tuple(position.after) if position.after else None, limit=position.size)
+    after = tuple(position.after) if position.after else None
+    rows = event_queries.page_by_time(call.db, task.key, LOG, descending=start == "tail", after=after,
+                                      limit=position.size)
     last = [rows[-1][1].ts, rows[-1][1].id] if rows else None
     if (start == "tail") != (order == "desc"):
         rows.reverse()
@@ -79,10 +80,13 @@ def check_line_format(line_format: str) -> str:
         names = [field for _, field, _, _ in string.Formatter().parse(line_format) if field is not None]
     except ValueError as exc:
         raise errors.FieldsValueError("invalid line format", error=str(exc))
-    roots = [name.split(".")[0].split("[")[0] for name in names]
-    if any(not root or root.isdigit() for root in roots):
-        raise errors.FieldsValueError("invalid line format", error="positional placeholders are not supported")
-    unknown = sorted(set(roots) - set(PLACEHOLDERS))
+    if any(not name or name.isdigit() for name in names):
+        raise errors.FieldsValueError("invalid line format",
+                                      error="positional placeholders are not supported")
+    if any("." in name or "[" in name for name in names):
+        raise errors.FieldsValueError("invalid line format",
+                                      error="attribute or index access is not supported")
+    unknown = sorted(set(names) - set(PLACEHOLDERS))
     if unknown:
         raise errors.FieldsValueError("undefined placeholders in line format", placeholders=unknown)
     for sample in ("", "x"):
@@ -165,13 +169,14 @@ def _json_lines(batches: Iterator[list[tuple]], names: dict[int, tuple[str, str]
             metric, variant = names.get(series_key, ("", ""))
             if iteration is None and extra is None and level is not None and msg is not None:
                 if series_key not in series:
-                    series[series_key] = f'"metric":{dumps(metric).decode()},"variant":{dumps(variant).decode()}'
+                    series[series_key] = (f'"metric":{dumps(metric).decode()},'
+                                          f'"variant":{dumps(variant).decode()}')
                 if level not in quoted:
                     quoted[level] = dumps(level).decode()
                 if worker not in quoted:
                     quoted[worker] = dumps(worker).decode()
-                lines.append(_SDK_LINE % (ts, series[series_key], quoted[level], dumps(msg).decode(), quoted[worker],
-                                          iso(received), asctime(ts)))
+                lines.append(_SDK_LINE % (ts, series[series_key], quoted[level], dumps(msg).decode(),
+                                          quoted[worker], iso(received), asctime(ts)))
                 continue
             doc: dict[str, Any] = {"timestamp": ts}
             if iteration is not None:

@@ -8,7 +8,7 @@ plot_str is returned exactly as stored.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from events_service import errors
 from events_service.api.call import Call
@@ -30,8 +30,9 @@ def iters_of(req: dict[str, Any], default: int = 1) -> int:
     return iters
 
 
-def scroll_page(call: Call, req: dict[str, Any], event_type: str, task_list: list[tasks.Task], bind: dict[str, Any],
-                select) -> tuple[list[Any], int, str]:
+def scroll_page(call: Call, req: dict[str, Any], event_type: str, task_list: list[tasks.Task],
+                bind: dict[str, Any], select: Callable[[list[int]], iterations.Cutoffs]
+                ) -> tuple[list[Any], int, str]:
     """One page of a frozen iteration selection: (rows, total, next scroll id).
 
     `select(task_keys)` computes the cutoffs on the first page only.

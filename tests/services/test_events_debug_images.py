@@ -103,11 +103,13 @@ def test_scenario_3_navigation(api, task_id):
 
 
 def test_events_are_image_documents_grouped_by_variant(api, task_id):
-    api.add_batch([image(task_id, 1, "M", v, url=f"u-{v}", key=f"k-{v}", worker="w") for v in ("b", "a", "c")])
+    api.add_batch([image(task_id, 1, "M", v, url=f"u-{v}", key=f"k-{v}", worker="w")
+                   for v in ("b", "a", "c")])
     [entry] = page(api, [{"task": task_id, "metric": "M"}])["metrics"]
     [iteration] = entry["iterations"]
     assert iteration["iter"] == 1
-    assert [(e["variant"], e["url"], e["key"], e["task"], e["metric"], e["type"]) for e in iteration["events"]] == \
+    assert [(e["variant"], e["url"], e["key"], e["task"], e["metric"], e["type"])
+            for e in iteration["events"]] == \
         [(v, f"u-{v}", f"k-{v}", task_id, "M", "training_debug_image") for v in ("a", "b", "c")]
 
 
@@ -137,9 +139,11 @@ def test_sdk_style_loop_until_no_iterations_terminates(api, task_id):
 
 def test_several_metrics_and_tasks_in_request_order(api, task_id):
     other = task_id[::-1]
-    api.add_batch([image(task_id, i, "A", "v") for i in range(3)] + [image(task_id, i, "B", "v") for i in range(5)]
+    api.add_batch([image(task_id, i, "A", "v") for i in range(3)]
+                  + [image(task_id, i, "B", "v") for i in range(5)]
                   + [image(other, 7, "A", "v")])
-    metrics = [{"task": other, "metric": "A"}, {"task": task_id, "metric": "B"}, {"task": task_id, "metric": "A"},
+    metrics = [{"task": other, "metric": "A"}, {"task": task_id, "metric": "B"},
+               {"task": task_id, "metric": "A"},
                {"task": task_id, "metric": "B"}, {"task": task_id, "metric": "nothing"}]
     data = page(api, metrics, iters=2)
     assert [(m["task"], m["metric"], [it["iter"] for it in m["iterations"]]) for m in data["metrics"]] == \
@@ -180,8 +184,8 @@ def test_images_without_url_are_ignored(api, task_id):
 def test_scroll_id_is_bound_to_the_metrics(api, task_id):
     api.add_batch([image(task_id, 1, "A"), image(task_id, 1, "B")])
     token = page(api, [{"task": task_id, "metric": "A"}])["scroll_id"]
-    assert api.error("events.debug_images", metrics=[{"task": task_id, "metric": "B"}], scroll_id=token)[:2] == \
-        (400, 1104)
+    other_set = [{"task": task_id, "metric": "B"}]
+    assert api.error("events.debug_images", metrics=other_set, scroll_id=token)[:2] == (400, 1104)
     assert api.error("events.debug_images", "2.1", task=task_id, scroll_id=token)[:2] == (400, 1104)
     # duplicates collapse: the same set
     again = page(api, [{"task": task_id, "metric": "A"}] * 2, scroll_id=token)

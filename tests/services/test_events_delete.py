@@ -10,11 +10,12 @@ def every_type(task_id, n=3):
     events = []
     for i in range(n):
         events += [scalar(task_id, i, value=float(i)),
-                   {"type": "training_stats_vector", "task": task_id, "iter": i, "metric": "vec", "variant": "v",
-                    "values": [1.0, 2.0]},
-                   {"type": "training_debug_image", "task": task_id, "iter": i, "metric": "img", "variant": "v",
-                    "url": f"u{i}", "key": "k"},
-                   {"type": "plot", "task": task_id, "iter": i, "metric": "plt", "variant": "v", "plot_str": "{}"},
+                   {"type": "training_stats_vector", "task": task_id, "iter": i, "metric": "vec",
+                    "variant": "v", "values": [1.0, 2.0]},
+                   {"type": "training_debug_image", "task": task_id, "iter": i, "metric": "img",
+                    "variant": "v", "url": f"u{i}", "key": "k"},
+                   {"type": "plot", "task": task_id, "iter": i, "metric": "plt", "variant": "v",
+                    "plot_str": "{}"},
                    log(task_id, f"line {i}", timestamp=1000 + i)]
     return events
 
@@ -24,8 +25,8 @@ def stored(db, task_id):
     for table in ("scalar_events", "vector_events", "image_events", "plot_events", "log_events"):
         counts[table] = db.execute(f"SELECT count(*) FROM {table} e JOIN tasks t ON t.key = e.task_key "
                                    "WHERE t.id = %s", (task_id,)).fetchone()[0]
-    counts["series"] = db.execute("SELECT count(*) FROM series s JOIN tasks t ON t.key = s.task_key WHERE t.id = %s",
-                                  (task_id,)).fetchone()[0]
+    counts["series"] = db.execute("SELECT count(*) FROM series s JOIN tasks t ON t.key = s.task_key "
+                                  "WHERE t.id = %s", (task_id,)).fetchone()[0]
     return counts
 
 
@@ -59,7 +60,8 @@ def test_events_after_delete_start_fresh_statistics(api, db, task_id):
     api.call("events.delete_for_task", task=task_id)
     api.add_batch([scalar(task_id, 7, value=1.5), log(task_id, "b", timestamp=6)])
     row = db.execute("SELECT s.event_count, s.min_value, s.max_value, s.last_value FROM series s "
-                     "JOIN tasks t ON t.key = s.task_key WHERE t.id = %s AND s.event_type = 'training_stats_scalar'",
+                     "JOIN tasks t ON t.key = s.task_key "
+                     "WHERE t.id = %s AND s.event_type = 'training_stats_scalar'",
                      (task_id,)).fetchone()
     assert row == (1, 1.5, 1.5, 1.5)
     assert api.call("events.get_task_log", "1.7", task=task_id)["total"] == 1

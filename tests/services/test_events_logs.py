@@ -82,16 +82,16 @@ def test_total_counts_stored_logs_after_duplicates(api, task_id, db):
     api.add_batch(batch)
     api.add_batch(batch[:10] + logs(task_id, 5, start=T0 + 10**6))  # 10 exact re-sends
     data = api.call("events.get_task_log", "1.7", task=task_id, batch_size=1)
-    stored = db.execute("SELECT count(*) FROM log_events l JOIN tasks t ON t.key = l.task_key WHERE t.id = %s",
-                        (task_id,)).fetchone()[0]
+    stored = db.execute("SELECT count(*) FROM log_events l JOIN tasks t ON t.key = l.task_key "
+                        "WHERE t.id = %s", (task_id,)).fetchone()[0]
     assert data["total"] == stored == 25
 
 
 def test_scroll_freezes_query_and_page_size(api, task_id):
     api.add_batch(logs(task_id, 10))
     first = api.call("events.get_task_log", "1.7", task=task_id, batch_size=3, order="asc")
-    second = api.call("events.get_task_log", "1.7", task=task_id, scroll_id=first["scroll_id"], batch_size=100,
-                      order="desc", **{"from": "tail"})
+    second = api.call("events.get_task_log", "1.7", task=task_id, scroll_id=first["scroll_id"],
+                      batch_size=100, order="desc", **{"from": "tail"})
     assert msgs(second["events"]) == ["line 3", "line 4", "line 5"]
 
 
@@ -233,14 +233,18 @@ def test_download_text_custom_format_and_missing_fields(client, api, task_id):
                    log(task_id, "ok", timestamp=T0 + 6, level="debug", worker="w")])
     response = download(client, task_id, line_type="text", line_format="[{level}] {timestamp} {msg}")
     assert response.get_data(as_text=True) == f"[] {T0 + 5} no level\n[debug] {T0 + 6} ok\n"
+    response = download(client, task_id, line_type="text", line_format="{level:>6}|{msg!r}|100%|{{x}}\n")
+    assert response.get_data(as_text=True) == "      |'no level'|100%|{x}\n debug|'ok'|100%|{x}\n"
+    response = download(client, task_id, line_type="text", line_format="100% {msg} {{x}}")
+    assert response.get_data(as_text=True) == "100% no level {x}\n100% ok {x}\n"
 
 
 def test_download_json_is_the_default(client, api, task_id):
     api.add_batch([log(task_id, "héllo", timestamp=T0 + 7, worker="w1", custom={"a": 1}),
                    log(task_id, "two", timestamp=T0 + 8, worker="w2"),
                    log(task_id, "snow \u2603 \"quoted\"\nnext line", timestamp=T0 + 9, worker="w\u00e9"),
-                   {"type": "log", "task": task_id, "timestamp": T0 + 10, "iter": 4, "metric": "m", "variant": "v",
-                    "level": "info", "msg": "with iteration"}])
+                   {"type": "log", "task": task_id, "timestamp": T0 + 10, "iter": 4, "metric": "m",
+                    "variant": "v", "level": "info", "msg": "with iteration"}])
     body = download(client, task_id).get_data()
     lines = body.decode().splitlines()
     assert len(lines) == 4 and body.isascii()  # non-ASCII escaped, as ClearML writes it
@@ -289,11 +293,13 @@ def test_download_streams(client, api, task_id):
     ("{0}", 16, "invalid line format"),
     ("{msg:d}", 16, "invalid line format"),
     ("{msg[3]}", 16, "invalid line format"),
+    ("{msg.upper}", 16, "invalid line format"),
     ("{msg", 16, "invalid line format"),
 ])
 def test_download_bad_line_format(api, task_id, line_format, subcode, fragment):
     api.add_batch(logs(task_id, 1))
-    code, sub, msg = api.error("events.download_task_log", task=task_id, line_type="text", line_format=line_format)
+    code, sub, msg = api.error("events.download_task_log", task=task_id, line_type="text",
+                               line_format=line_format)
     assert (code, sub) == (400, subcode) and fragment in msg
 
 

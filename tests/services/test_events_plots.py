@@ -10,7 +10,8 @@ from tests.helpers import log, scalar
 
 def plot(task, iteration, metric="roc", variant="v", plot_str=None, **extra):
     event = {"type": "plot", "task": task, "metric": metric, "variant": variant,
-             "plot_str": plot_str if plot_str is not None else f"{task[:4]}_{iteration}_{metric}_{variant}", **extra}
+             "plot_str": f"{task[:4]}_{iteration}_{metric}_{variant}" if plot_str is None else plot_str,
+             **extra}
     if iteration is not None:
         event["iter"] = iteration
     return event
@@ -40,11 +41,13 @@ def test_scenario_8_two_plots(api, task_id):
     assert [p["iter"] for p in data["plots"]] == [100, 0]
     assert {p["plot_str"] for p in data["plots"]} == {e["plot_str"] for e in sent}
     first = data["plots"][0]
-    assert (first["type"], first["task"], first["metric"], first["variant"]) == ("plot", task_id, "confusion", "")
+    assert (first["type"], first["task"], first["metric"], first["variant"]) == \
+        ("plot", task_id, "confusion", "")
 
 
 def test_iters_are_the_last_n_per_metric_variant(api, task_id):
-    api.add_batch([plot(task_id, i, "a", "x") for i in range(10)] + [plot(task_id, i, "a", "y") for i in (1, 2)]
+    api.add_batch([plot(task_id, i, "a", "x") for i in range(10)]
+                  + [plot(task_id, i, "a", "y") for i in (1, 2)]
                   + [plot(task_id, i, "b", "x") for i in (5, 50, 7)] + [plot(task_id, None, "c", "x")])
     data = api.call("events.get_task_plots", task=task_id, iters=2)
     got = sorted((p["metric"], p["variant"], p["iter"]) for p in data["plots"])
@@ -112,7 +115,8 @@ def test_task_plots_bad_input(api, task_id):
 
 def test_multi_task_shape_and_per_task_iterations(api, task_id, db):
     t1, t2 = task_id, task_id[::-1]
-    api.add_batch([plot(t1, 1, "A", "AX"), plot(t1, 2, "B", "BX"), plot(t1, 3, "B", "BX"), plot(t1, 3, "C", "CX"),
+    api.add_batch([plot(t1, 1, "A", "AX"), plot(t1, 2, "B", "BX"), plot(t1, 3, "B", "BX"),
+                   plot(t1, 3, "C", "CX"),
                    plot(t2, 1, "C", "CX"), plot(t2, 2, "A", "AY")])
     db.execute("UPDATE tasks SET name = 'exp A' WHERE id = %s", (t1,))
     data = api.call("events.get_multi_task_plots", tasks=[t1, t2])
@@ -136,10 +140,13 @@ def test_multi_task_scroll(api, task_id):
     t1, t2 = task_id, task_id[::-1]
     api.add_batch([plot(t, i, f"m{k}", "v") for t in (t1, t2) for i in range(4) for k in range(300)])
     pages = scroll(api, "events.get_multi_task_plots", tasks=[t1, t2, t1], iters=2)
-    leaves = [(m, t, it) for p in pages for m, vs in p["plots"].items() for t, its in vs["v"].items() for it in its]
-    assert sorted(leaves) == sorted((f"m{k}", t, str(i)) for k in range(300) for t in (t1, t2) for i in (2, 3))
+    leaves = [(m, t, it) for p in pages for m, vs in p["plots"].items()
+              for t, its in vs["v"].items() for it in its]
+    assert sorted(leaves) == sorted((f"m{k}", t, str(i))
+                                    for k in range(300) for t in (t1, t2) for i in (2, 3))
     assert {p["total"] for p in pages} == {1200} and len(pages) == 4
-    assert api.error("events.get_multi_task_plots", tasks=[t1], scroll_id=pages[0]["scroll_id"])[:2] == (400, 1104)
+    token = pages[0]["scroll_id"]
+    assert api.error("events.get_multi_task_plots", tasks=[t1], scroll_id=token)[:2] == (400, 1104)
 
 
 def test_multi_task_no_plots(api, task_id):

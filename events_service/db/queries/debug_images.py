@@ -25,7 +25,7 @@ def variants(session: Session, pairs: Sequence[tuple[int, str]]) -> list[Any]:
     """
     if not pairs:
         return []
-    return list(session.execute(text("""
+    sql = """
         SELECT s.task_key, s.metric, s.key AS series_key,
                (SELECT max(o.iter) FROM image_events o
                 WHERE o.series_key = s.key AND o.url = top.url AND o.iter < top.iter) AS border
@@ -37,8 +37,8 @@ def variants(session: Session, pairs: Sequence[tuple[int, str]]) -> list[Any]:
             WHERE e.series_key = s.key AND e.iter IS NOT NULL AND e.url IS NOT NULL
             ORDER BY e.iter DESC, e.url DESC LIMIT 1) top
         WHERE s.event_type = 'training_debug_image'
-        ORDER BY s.task_key, s.metric, s.variant"""),
-        {"tks": [p[0] for p in pairs], "ms": [p[1] for p in pairs]}))
+        ORDER BY s.task_key, s.metric, s.variant"""
+    return list(session.execute(text(sql), {"tks": [p[0] for p in pairs], "ms": [p[1] for p in pairs]}))
 
 
 def step(session: Session, task_key: int, borders: Sequence[tuple[int, int | None]], *, earlier: bool,
@@ -57,7 +57,8 @@ def step(session: Session, task_key: int, borders: Sequence[tuple[int, int | Non
     table, payload = SOURCES[IMAGE]
     common = ", ".join(f"e.{c.strip()}" for c in COMMON.split(","))
     sql = f"""
-        WITH v AS (SELECT * FROM unnest(CAST(:sk AS bigint[]), CAST(:border AS bigint[])) AS v(series_key, border)),
+        WITH v AS (
+            SELECT * FROM unnest(CAST(:sk AS bigint[]), CAST(:border AS bigint[])) AS v(series_key, border)),
         chosen AS (
             SELECT DISTINCT t.iter FROM v CROSS JOIN LATERAL (
                 SELECT DISTINCT e.iter FROM {table} e

@@ -13,7 +13,8 @@ from events_service.db.queries.events import SOURCES
 
 def lock_status(session: Session, task_key: int) -> str:
     """Lock the task's row for the rest of the transaction; its status read under the lock."""
-    return session.execute(text("SELECT status FROM tasks WHERE key = :tk FOR UPDATE"), {"tk": task_key}).scalar_one()
+    return session.execute(text("SELECT status FROM tasks WHERE key = :tk FOR UPDATE"),
+                           {"tk": task_key}).scalar_one()
 
 
 def delete_events(session: Session, task_key: int) -> int:
@@ -24,6 +25,7 @@ def delete_events(session: Session, task_key: int) -> int:
     """
     deleted = 0
     for table, _ in SOURCES.values():
-        deleted += session.execute(text(f"DELETE FROM {table} WHERE task_key = :tk"), {"tk": task_key}).rowcount
+        result = session.execute(text(f"DELETE FROM {table} WHERE task_key = :tk"), {"tk": task_key})
+        deleted += result.rowcount
     session.execute(text("DELETE FROM series WHERE task_key = :tk"), {"tk": task_key})
     return deleted

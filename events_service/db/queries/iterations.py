@@ -30,7 +30,8 @@ _TOP_ITERS = """
 
 def last_iters_per_series(session: Session, event_type: str, task_keys: Sequence[int], n: int) -> Cutoffs:
     """Per series of the tasks: its `n` highest distinct iterations (get_task_plots)."""
-    sql = f"SELECT series_key, min(iter) AS min_iter FROM ({_TOP_ITERS}) top GROUP BY series_key ORDER BY series_key"
+    sql = (f"SELECT series_key, min(iter) AS min_iter FROM ({_TOP_ITERS}) top "
+           "GROUP BY series_key ORDER BY series_key")
     rows = session.execute(text(sql.format(table=SOURCES[event_type][0])),
                            {"tks": list(task_keys), "type": event_type, "n": n})
     return [(r.series_key, r.min_iter) for r in rows]

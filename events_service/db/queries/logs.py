@@ -25,11 +25,12 @@ def total(session: Session, task_key: int) -> int:
     stays cheap. The counters move in the same transaction as the rows they count.
     """
     return session.execute(text(
-        "SELECT coalesce(sum(event_count), 0)::bigint FROM series WHERE task_key = :tk AND event_type = 'log'"),
-        {"tk": task_key}).scalar_one()
+        "SELECT coalesce(sum(event_count), 0)::bigint FROM series "
+        "WHERE task_key = :tk AND event_type = 'log'"), {"tk": task_key}).scalar_one()
 
 
-def stream(engine: Engine, task_key: int, batch: int = 5000, full: bool = True) -> Iterator[list[tuple[Any, ...]]]:
+def stream(engine: Engine, task_key: int, batch: int = 5000, full: bool = True
+           ) -> Iterator[list[tuple[Any, ...]]]:
     """The task's log lines oldest first, `batch` rows at a time, from a server-side (named) cursor.
 
     Rows are tuples of JSON_COLUMNS, or of TEXT_COLUMNS when not `full`.
@@ -42,7 +43,8 @@ def stream(engine: Engine, task_key: int, batch: int = 5000, full: bool = True) 
         try:
             with raw.cursor(name="download_task_log", binary=True) as cursor:  # binary: ~30% faster rows
                 cursor.itersize = batch
-                cursor.execute(STREAM_SQL.format(columns=JSON_COLUMNS if full else TEXT_COLUMNS), {"tk": task_key})
+                columns = JSON_COLUMNS if full else TEXT_COLUMNS
+                cursor.execute(STREAM_SQL.format(columns=columns), {"tk": task_key})
                 while rows := cursor.fetchmany(batch):
                     yield rows
         finally:

@@ -109,7 +109,7 @@ def gunicorn(database_url: str, log_path: Path, workers: int = 2, **env_override
                 try:
                     requests.options(f"{base}/events.add", timeout=5)
                     break
-                except requests.RequestException:
+                except requests.RequestException:  # not up yet, or still booting
                     if proc.poll() is not None or time.time() > deadline:
                         raise RuntimeError(f"gunicorn did not start: {log_path.read_text()[-2000:]}")
                     time.sleep(0.2)

@@ -17,6 +17,7 @@ from events_service import errors
 from events_service.api import body, envelope
 from events_service.api.call import Call
 from events_service.api.registry import HANDLERS
+from events_service.api.stream import Attachment
 from events_service.api.schema import ApiSchema, EndpointSchema
 from events_service.api.versions import Version
 from events_service.db import session as db_session
@@ -38,6 +39,14 @@ def _new_call() -> Call:
 
 def _json_response(payload: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(payload), status=status, headers=headers, mimetype="application/json")
+
+
+def _attachment_response(attachment: Attachment) -> Response:
+    """A streamed download: no envelope, the body comes chunk by chunk from the attachment."""
+    headers = {"Content-Disposition": f"attachment; filename={attachment.filename}",
+               "Cache-Control": "no-store, max-age=0", **attachment.headers}
+    return Response(attachment.chunks, status=200, headers=headers, mimetype=attachment.mimetype,
+                    direct_passthrough=True)
 
 
 def _resolve(path: str, call: Call) -> EndpointSchema:
@@ -102,7 +111,7 @@ def describe(error: Any) -> str:
 
 
 def _check_response(schema: EndpointSchema, result: Any) -> None:
-    if not current_app.config["VALIDATE_RESPONSES"] or isinstance(result, Response):
+    if not current_app.config["VALIDATE_RESPONSES"] or isinstance(result, Attachment):
         return
     errs = list(schema.response_validator.iter_errors(result))
     if errs:
@@ -132,8 +141,8 @@ def dispatch(path: str) -> Response:
     except BaseException:
         session.rollback()
         raise
-    if isinstance(result, Response):
-        return result
+    if isinstance(result, Attachment):
+        return _attachment_response(result)
     return _json_response(envelope.build(call, result), 200)
 
 

@@ -1,0 +1,213 @@
+"""Log handlers: get_task_log 1.5/1.7 (keyset scroll) and download_task_log 2.1 (streamed attachment).
+
+get_task_log follows the contract, not the real server's page reversal: `from` picks the end
+the scroll starts at (head = oldest, tail = newest) and the direction it moves in; every page is
+then sorted by `order` (default desc). 1.5 has no `from`: as in ClearML's 1.0 handler the scroll
+runs in `order` itself (desc = from the newest backwards, asc = from the oldest forwards), so
+its pages form one continuous sequence. The query (order, from) and page size are frozen in
+the token on the first call.
+"""
+from __future__ import annotations
+
+import json
+import string
+import time
+from functools import lru_cache
+from operator import itemgetter
+from typing import Any, Iterator
+
+import orjson
+
+from events_service import errors
+from events_service.api.call import Call
+from events_service.api.registry import endpoint
+from events_service.api.stream import Attachment
+from events_service.db.queries import events as event_queries
+from events_service.db.queries import logs as log_queries
+from events_service.db.queries import tasks
+from events_service.services import paging
+
+LOG = ["log"]
+
+
+def _page(call: Call, req: dict[str, Any], start: str) -> dict[str, Any]:
+    task = tasks.require(call.db, call.company_key, req["task"])
+    bind = {"task": task.id}
+    order = req.get("order") or "desc"
+    position = paging.open_scroll(call, req.get("scroll_id"), bind=bind, batch_size=req.get("batch_size"),
+                                  query={"order": order, "from": start})
+    order, start = position.query["order"], position.query["from"]
+    total = position.total if position.total is not None else log_queries.total(call.db, task.key)
+    after = tuple(position.after) if position.after else None
+    rows = event_queries.page_by_time(call.db, task.key, LOG, descending=start == "tail", after=after,
+                                      limit=position.size)
+    last = [rows[-1][1].ts, rows[-1][1].id] if rows else None
+    if (start == "tail") != (order == "desc"):
+        rows.reverse()
+    names = event_queries.series_names(call.db, task.key) if rows else {}
+    documents = [event_queries.to_document(t, row, task.id, names) for t, row in rows]
+    return {"events": documents, "returned": len(documents), "total": total,
+            "scroll_id": paging.next_token(call, position, bind=bind, after=last, total=total)}
+
+
+@endpoint("events.get_task_log", "1.5")
+def get_task_log_1_5(call: Call, req: dict[str, Any]) -> dict[str, Any]:
+    """Log events by timestamp in `order` (default desc), one continuous scroll."""
+    return _page(call, req, "tail" if (req.get("order") or "desc") == "desc" else "head")
+
+
+@endpoint("events.get_task_log", "1.7")
+def get_task_log(call: Call, req: dict[str, Any]) -> dict[str, Any]:
+    """Log events from the head (oldest, default) or the tail (newest); each page sorted by `order`."""
+    return _page(call, req, req.get("from") or "head")
+
+
+# download_task_log ---------------------------------------------------------------------------
+
+PLACEHOLDERS = ("asctime", "timestamp", "level", "worker", "msg")
+CHUNK_ROWS = 5000
+
+
+def check_line_format(line_format: str) -> str:
+    """The text line format with a trailing newline; 400/11 when empty, 400/16 when it cannot work.
+
+    Only named placeholders of PLACEHOLDERS are allowed. The format is tried on sample lines
+    with empty and non-empty values, so a format that passes never breaks the stream.
+    """
+    if not line_format:
+        raise errors.MissingRequiredFields("line_format is required for plain text lines")
+    try:
+        names = [field for _, field, _, _ in string.Formatter().parse(line_format) if field is not None]
+    except ValueError as exc:
+        raise errors.FieldsValueError("invalid line format", error=str(exc))
+    if any(not name or name.isdigit() for name in names):
+        raise errors.FieldsValueError("invalid line format",
+                                      error="positional placeholders are not supported")
+    if any("." in name or "[" in name for name in names):
+        raise errors.FieldsValueError("invalid line format",
+                                      error="attribute or index access is not supported")
+    unknown = sorted(set(names) - set(PLACEHOLDERS))
+    if unknown:
+        raise errors.FieldsValueError("undefined placeholders in line format", placeholders=unknown)
+    for sample in ("", "x"):
+        try:
+            line_format.format_map({**{name: sample for name in PLACEHOLDERS}, "timestamp": 0})
+        except Exception as exc:  # any formatter failure is the caller's bad format
+            raise errors.FieldsValueError("invalid line format", error=f"{type(exc).__name__}: {exc}")
+    return line_format if line_format.endswith("\n") else line_format + "\n"
+
+
+@lru_cache(maxsize=1024)
+def _second(epoch_s: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch_s))
+
+
+def asctime(epoch_ms: int) -> str:
+    """The event's own time as YYYY-MM-DD HH:MM:SS,mmm (UTC), like Python logging's asctime."""
+    seconds, millis = divmod(epoch_ms, 1000)
+    return f"{_second(seconds)},{millis:03d}"
+
+
+def _template(line_format: str) -> tuple[str, list[int]] | None:
+    """A checked line format as a %-template and the indexes of its fields in (timestamp, asctime,
+    level, worker, msg), when it has only plain placeholders (no spec, no conversion): filling
+    it is then about three times cheaper than str.format_map with a dict per line."""
+    text, order = [], []
+    for literal, field, spec, conversion in string.Formatter().parse(line_format):
+        text.append(literal.replace("%", "%%"))
+        if field is not None:
+            if spec or conversion or field not in PLACEHOLDERS:
+                return None
+            text.append("%s")
+            order.append(("timestamp", "asctime", "level", "worker", "msg").index(field))
+    return "".join(text), order
+
+
+def _text_lines(batches: Iterator[list[tuple]], line_format: str) -> Iterator[bytes]:
+    """Lines of the checked `line_format`; a field the event lacks is written empty."""
+    compiled = _template(line_format)
+    if compiled is None or not compiled[1]:
+        fill = line_format.format_map
+        for rows in batches:
+            yield "".join([fill({"timestamp": ts, "asctime": asctime(ts), "level": level or "",
+                                 "worker": worker or "", "msg": msg or ""})
+                           for ts, level, worker, msg in rows]).encode()
+        return
+    template, order = compiled
+    pick = itemgetter(*order) if len(order) > 1 else (lambda values: (values[order[0]],))
+    stamp = asctime if 1 in order else (lambda ts: "")
+    for rows in batches:
+        yield "".join([template % pick((ts, stamp(ts), level or "", worker or "", msg or ""))
+                       for ts, level, worker, msg in rows]).encode()
+
+
+# The common log line (no iteration, no extra fields, level and msg present: what the SDK sends),
+# written from a template: only msg needs escaping per line; metric/variant, level and worker
+# repeat and are escaped once. Same keys, order and values as the general path below.
+_SDK_LINE = '{"timestamp":%d,%s,"level":%s,"msg":%s,"worker":%s,"@timestamp":"%s","asctime":"%s"}\n'
+
+
+def _ascii_json(lines: list[str]) -> bytes:
+    """Compact JSON with non-ASCII escaped, as ClearML writes it: orjson output is UTF-8, so the
+    (rare) lines with non-ASCII text are re-encoded by the stdlib, keeping their key order."""
+    chunk = "".join(lines)
+    if not chunk.isascii():
+        chunk = "".join(line if line.isascii() else json.dumps(json.loads(line), separators=(",", ":")) + "\n"
+                        for line in lines)
+    return chunk.encode()
+
+
+def _json_lines(batches: Iterator[list[tuple]], names: dict[int, tuple[str, str]]) -> Iterator[bytes]:
+    """The stored event minus `type` and `task`, plus `asctime` (the fields get_task_log shows)."""
+    iso = event_queries.iso_ms
+    dumps = orjson.dumps
+    quoted: dict[Any, str] = {}
+    series: dict[int, str] = {}
+    for rows in batches:
+        lines = []
+        for ts, level, worker, msg, iteration, series_key, received, extra in rows:
+            metric, variant = names.get(series_key, ("", ""))
+            if iteration is None and extra is None and level is not None and msg is not None:
+                if series_key not in series:
+                    series[series_key] = (f'"metric":{dumps(metric).decode()},'
+                                          f'"variant":{dumps(variant).decode()}')
+                if level not in quoted:
+                    quoted[level] = dumps(level).decode()
+                if worker not in quoted:
+                    quoted[worker] = dumps(worker).decode()
+                lines.append(_SDK_LINE % (ts, series[series_key], quoted[level], dumps(msg).decode(),
+                                          quoted[worker], iso(received), asctime(ts)))
+                continue
+            doc: dict[str, Any] = {"timestamp": ts}
+            if iteration is not None:
+                doc["iter"] = iteration
+            doc["metric"], doc["variant"] = metric, variant
+            if level is not None:
+                doc["level"] = level
+            if msg is not None:
+                doc["msg"] = msg
+            doc["worker"] = worker
+            doc["@timestamp"] = iso(received)
+            doc["asctime"] = asctime(ts)
+            if extra:
+                doc.update((k, v) for k, v in extra.items() if k not in doc)
+            lines.append(dumps(doc, option=orjson.OPT_APPEND_NEWLINE).decode())
+        yield _ascii_json(lines)
+
+
+@endpoint("events.download_task_log", "2.1")
+def download_task_log(call: Call, req: dict[str, Any]) -> Attachment:
+    """The task's whole log, oldest first, as an attachment streamed from a server-side cursor.
+
+    `line_type` json (default, as ClearML) or text with `line_format`; `{asctime}` is the
+    event's own time `YYYY-MM-DD HH:MM:SS,mmm` UTC. A field a line lacks is written empty.
+    """
+    task = tasks.require(call.db, call.company_key, req["task"])
+    engine = call.db.get_bind()
+    if (req.get("line_type") or "json") == "text":
+        line_format = check_line_format(req.get("line_format", ""))
+        chunks = _text_lines(log_queries.stream(engine, task.key, CHUNK_ROWS, full=False), line_format)
+    else:
+        names = event_queries.series_names(call.db, task.key)
+        chunks = _json_lines(log_queries.stream(engine, task.key, CHUNK_ROWS), names)
+    return Attachment(filename=f"task_{task.id}.log", chunks=chunks)

@@ -62,6 +62,39 @@ def get_task_log(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     return _page(call, req, req.get("from") or "head")
 
 
+DEFAULT_BATCH_2_9 = 5000  # ClearML's default page for get_task_log 2.9
+ID_MAX = 2**63 - 1
+
+
+@endpoint("events.get_task_log", "2.9")
+def get_task_log_2_9(call: Call, req: dict[str, Any]) -> dict[str, Any]:
+    """ClearML 2.9 (what the current SDK asks for): up to `batch_size` logs strictly before
+    (`navigate_earlier`, default) or after `from_timestamp` (or from the newest / oldest end),
+    plus every other log at the last returned time, so that time can be the next
+    `from_timestamp` without skipping lines. Newest first when navigating earlier, oldest first
+    otherwise; `order` re-sorts the page. No scroll id: the client navigates by time.
+    """
+    task = tasks.require(call.db, call.company_key, req["task"])
+    earlier = req.get("navigate_earlier", True)
+    size = paging.page_size(call, req.get("batch_size") or DEFAULT_BATCH_2_9)
+    start = req.get("from_timestamp")
+    after = None
+    if start is not None:
+        if isinstance(start, float) and not start.is_integer():
+            start = int(start) + (0 if earlier else 1)  # strictly before / after a fractional time
+        after = (int(start), 0 if earlier else ID_MAX)
+    rows = event_queries.page_by_time(call.db, task.key, LOG, descending=earlier, after=after, limit=size)
+    if rows:
+        same_time = event_queries.at_time(call.db, task.key, "log", rows[-1][1].ts, [row.id for _, row in rows])
+        rows += same_time[::-1] if earlier else same_time
+    order = req.get("order")
+    if order and (order == "desc") != earlier:
+        rows.reverse()
+    names = event_queries.series_names(call.db, task.key) if rows else {}
+    documents = [event_queries.to_document(t, row, task.id, names) for t, row in rows]
+    return {"events": documents, "returned": len(documents), "total": log_queries.total(call.db, task.key)}
+
+
 # download_task_log ---------------------------------------------------------------------------
 
 PLACEHOLDERS = ("asctime", "timestamp", "level", "worker", "msg")

@@ -320,3 +320,48 @@ def test_download_through_gunicorn(server, task_id):
                                                                    "line_format": "{msg}"}, stream=True) as r:
         assert r.status_code == 200 and r.headers.get("Transfer-Encoding") == "chunked"
         assert r.text.splitlines() == [f"line {i}" for i in range(2000)]
+
+
+# get_task_log 2.9 (ClearML's version for the current SDK; spec Appendix A and §5.3) -----------
+
+def _msgs(data):
+    return [e["msg"] for e in data["events"]]
+
+
+def test_get_task_log_2_9_navigates_by_time(api, task_id):
+    t0 = 1_700_000_000_000
+    api.add_batch([log(task_id, f"m{i}", timestamp=t0 + i * 1000) for i in range(10)])
+    newest = api.call("events.get_task_log", "2.9", task=task_id, batch_size=5)
+    assert _msgs(newest) == ["m9", "m8", "m7", "m6", "m5"]
+    assert (newest["returned"], newest["total"]) == (5, 10)
+    older = api.call("events.get_task_log", "2.9", task=task_id, batch_size=5,
+                     from_timestamp=newest["events"][-1]["timestamp"])
+    assert _msgs(older) == ["m4", "m3", "m2", "m1", "m0"]
+    newer = api.call("events.get_task_log", "2.9", task=task_id, batch_size=5, navigate_earlier=False,
+                     from_timestamp=older["events"][0]["timestamp"])
+    assert _msgs(newer) == ["m5", "m6", "m7", "m8", "m9"]
+    asc = api.call("events.get_task_log", "2.9", task=task_id, batch_size=5, order="asc")
+    assert _msgs(asc) == ["m5", "m6", "m7", "m8", "m9"]
+    oldest = api.call("events.get_task_log", "2.9", task=task_id, batch_size=3, navigate_earlier=False)
+    assert _msgs(oldest) == ["m0", "m1", "m2"]
+    assert api.call("events.get_task_log", "2.9", task=task_id, from_timestamp=t0)["events"] == []
+
+
+def test_get_task_log_2_9_returns_every_line_at_the_last_time(api, task_id):
+    api.add_batch([log(task_id, f"a{i}", timestamp=100) for i in range(4)] + [log(task_id, "b", timestamp=200)])
+    page = api.call("events.get_task_log", "2.9", task=task_id, batch_size=2)
+    assert _msgs(page)[0] == "b" and sorted(_msgs(page)[1:]) == ["a0", "a1", "a2", "a3"]
+    assert api.call("events.get_task_log", "2.9", task=task_id, batch_size=2, from_timestamp=100)["events"] == []
+
+
+def test_sdk_console_output_request_gets_the_newest_lines_ascending(api, task_id):
+    api.add_batch([log(task_id, f"line {i}", timestamp=1000 + i) for i in range(30)])
+    data = api.call("events.get_task_log", "2.9", task=task_id, order="asc", navigate_earlier=True, batch_size=7)
+    assert _msgs(data) == [f"line {i}" for i in range(23, 30)]
+
+
+def test_get_task_log_2_9_bad_input(api, task_id):
+    api.add_batch([log(task_id, "x")])
+    assert api.error("events.get_task_log", "2.9", task=task_id, navigate_earlier="maybe")[:2] == (400, 12)
+    assert api.error("events.get_task_log", "2.9", task=task_id, from_timestamp="yesterday")[:2] == (400, 12)
+    assert api.error("events.get_task_log", "2.9", task="unknown-task")[:2] == (400, 101)

@@ -92,3 +92,12 @@ def page_by_time(session: Session, task_key: int, event_types: Sequence[str], *,
     if after:
         params["after_ts"], params["after_id"] = after
     return [(row.type, row) for row in session.execute(text(sql), params)]
+
+
+def at_time(session: Session, task_key: int, event_type: str, ts: int, exclude_ids: Sequence[int]
+            ) -> list[tuple[str, Any]]:
+    """The task's events of one type at exactly `ts` (epoch ms) except `exclude_ids`, by id."""
+    sql = (f"SELECT '{event_type}' AS type, {COMMON}, {SOURCES[event_type][1]} FROM {SOURCES[event_type][0]} "
+           "WHERE task_key = :tk AND ts = :ts AND id <> ALL(:ids) ORDER BY id")
+    return [(row.type, row) for row in session.execute(text(sql), {"tk": task_key, "ts": ts,
+                                                                   "ids": list(exclude_ids)})]

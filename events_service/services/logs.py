@@ -37,7 +37,7 @@ def _page(call: Call, req: dict[str, Any], start: str) -> dict[str, Any]:
     position = paging.open_scroll(call, req.get("scroll_id"), bind=bind, batch_size=req.get("batch_size"),
                                   query={"order": order, "from": start})
     order, start = position.query["order"], position.query["from"]
-    total = position.total if position.total is not None else log_queries.total(call.db, task.key)
+    total = position.total if position.total is not None else event_queries.count(call.db, task.key, LOG)
     after = tuple(position.after) if position.after else None
     rows = event_queries.page_by_time(call.db, task.key, LOG, descending=start == "tail", after=after,
                                       limit=position.size)
@@ -92,7 +92,7 @@ def get_task_log_2_9(call: Call, req: dict[str, Any]) -> dict[str, Any]:
         rows.reverse()
     names = event_queries.series_names(call.db, task.key) if rows else {}
     documents = [event_queries.to_document(t, row, task.id, names) for t, row in rows]
-    return {"events": documents, "returned": len(documents), "total": log_queries.total(call.db, task.key)}
+    return {"events": documents, "returned": len(documents), "total": event_queries.count(call.db, task.key, LOG)}
 
 
 # download_task_log ---------------------------------------------------------------------------

@@ -144,3 +144,15 @@ def test_missing_task_is_400_11(api):
 def test_bad_order_is_400_12(api, task_id):
     code, subcode, msg = api.error("events.get_task_events", task=task_id, order="sideways")
     assert (code, subcode) == (400, 12) and "order" in msg
+
+
+def test_total_matches_the_stored_rows_after_resends_and_replacements(api, task_id, db):
+    batch = [scalar(task_id, i % 40, metric=f"m{i % 3}", value=i) for i in range(120)] + \
+        [log(task_id, f"l{i}", timestamp=i) for i in range(30)]
+    api.add_batch(batch)
+    api.add_batch(batch[:70])
+    api.add_batch([scalar(task_id, 5, metric="m0", value=-1.0)])
+    rows = db.execute("SELECT (SELECT count(*) FROM scalar_events e WHERE e.task_key = t.key) + "
+                      "(SELECT count(*) FROM log_events e WHERE e.task_key = t.key) FROM tasks t WHERE t.id = %s",
+                      (task_id,)).fetchone()[0]
+    assert api.call("events.get_task_events", task=task_id)["total"] == rows == 120 + 30

@@ -1,4 +1,4 @@
-"""Log reads: the task's log count, and the whole log as a server-side cursor for downloads.
+"""Log reads: the whole log as a server-side cursor for downloads.
 
 Pages of get_task_log are read by events.page_by_time (keyset over (ts, id) on the
 (task_key, ts, id) index), so they are not repeated here.
@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from sqlalchemy import Engine, text
-from sqlalchemy.orm import Session
 
 # The download's rows, in the order it writes them. Times are formatted in Python (cached per
 # second): to_char() in the query halves the rows PostgreSQL sends per second. Text lines need
@@ -16,17 +15,6 @@ from sqlalchemy.orm import Session
 TEXT_COLUMNS = "ts, level, worker, msg"
 JSON_COLUMNS = TEXT_COLUMNS + ", iter, series_key, received, extra"
 STREAM_SQL = "SELECT {columns} FROM log_events WHERE task_key = %(tk)s ORDER BY ts, id"
-
-
-def total(session: Session, task_key: int) -> int:
-    """Number of log events of the task, from the per-series counters the ingest keeps exact.
-
-    O(number of log series) instead of counting a million rows: the first page of a big log
-    stays cheap. The counters move in the same transaction as the rows they count.
-    """
-    return session.execute(text(
-        "SELECT coalesce(sum(event_count), 0)::bigint FROM series "
-        "WHERE task_key = :tk AND event_type = 'log'"), {"tk": task_key}).scalar_one()
 
 
 def stream(engine: Engine, task_key: int, batch: int = 5000, full: bool = True

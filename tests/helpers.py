@@ -1,9 +1,9 @@
 """ApiHelper: calls that read like the API, checking the envelope and the response schema."""
 from __future__ import annotations
 
-from typing import Any
-
+import base64
 import json
+from typing import Any
 
 from events_service.api.versions import Version
 
@@ -51,6 +51,10 @@ class ApiHelper:
 
     def add_batch(self, events: list[dict[str, Any]], **kw) -> dict[str, Any]:
         return self.check_ok(self.batch(events, **kw))
+
+
+def basic_auth(access_key: str, secret_key: str) -> str:
+    return "Basic " + base64.b64encode(f"{access_key}:{secret_key}".encode()).decode()
 
 
 def scalar(task: str, iteration: int | None, metric: str = "loss", variant: str = "total", value: float = 1.0,

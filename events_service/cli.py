@@ -60,8 +60,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     parser = argparse.ArgumentParser(prog="events-service", description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", help="SQLAlchemy URL (default: EVENTS_DATABASE_URL or the local cluster)")
     commands = parser.add_subparsers(dest="group", required=True)
-    creds = commands.add_parser("credentials", help="manage access keys").add_subparsers(dest="command",
-                                                                                          required=True)
+    creds = commands.add_parser("credentials", help="manage access keys")
+    creds = creds.add_subparsers(dest="command", required=True)
     create = creds.add_parser("create", help="create a key pair for a company (created when new) and print it")
     create.add_argument("--company", required=True, help="company name (or id)")
     create.add_argument("--user", default="", help="user name recorded with the pair")

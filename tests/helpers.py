@@ -12,11 +12,11 @@ class ApiHelper:
     def __init__(self, app, client):
         self.app, self.client = app, client
 
-    def raw(self, name: str, version: str | None = None, method: str = "post", headers=None, **data: Any):
+    def raw(self, name: str, version: str | None = None, /, method: str = "post", headers=None, **data: Any):
         path = f"/v{version}/{name}" if version else f"/{name}"
         return self.client.open(path, method=method.upper(), json=data, headers=headers or {})
 
-    def call(self, name: str, version: str | None = None, **data: Any) -> dict[str, Any]:
+    def call(self, name: str, version: str | None = None, /, **data: Any) -> dict[str, Any]:
         """A call that must succeed; its data, after checking it against the schema that served it."""
         return self.check_ok(self.raw(name, version, **data))
 
@@ -31,7 +31,7 @@ class ApiHelper:
         assert not errors, [e.message for e in errors]
         return body["data"]
 
-    def error(self, name: str, version: str | None = None, **data: Any) -> tuple[int, int, str]:
+    def error(self, name: str, version: str | None = None, /, **data: Any) -> tuple[int, int, str]:
         return self.check_error(self.raw(name, version, **data))
 
     @staticmethod

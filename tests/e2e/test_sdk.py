@@ -3,11 +3,14 @@ real gunicorn; everything it reported is read back through events.get_task_event
 and compared value for value with what the script says it sent."""
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+
+from tests.e2e.conftest import SCRIPTS
 
 pytestmark = pytest.mark.e2e
 
@@ -86,8 +89,6 @@ def test_debug_images_point_at_uploaded_files(training_run, stored):
 
 
 def test_plots_come_back_as_plotly_figures(training_run, stored):
-    import json
-
     plots = {(e["metric"], e["variant"], e["iter"]): json.loads(e["plot_str"]) for e in stored if e["type"] == "plot"}
     for metric, variant, iteration, kind in training_run.sent["plots"]:
         figure = plots[(metric, variant, iteration)]
@@ -118,3 +119,18 @@ def test_sdk_get_last_scalar_metrics(read_back):
     assert last["loss"]["train"]["last"] == 1.0 / 300
     assert last["loss"]["train"]["min"] == 1.0 / 300
     assert last["loss"]["train"]["max"] == 1.0
+
+
+def test_tokens_expire_and_the_sdk_logs_in_again(sdk, tmp_path):
+    """Short tokens (clearml.conf api.auth.req_token_expiration_sec) are renewed by the SDK, and after
+    a 401 the SDK logs in again with its key pair (scripts/relogin.py says what 2.1.12 does exactly)."""
+    config = tmp_path / "clearml.conf"
+    config.write_text(Path(sdk.env["CLEARML_CONFIG_FILE"]).read_text()
+                      + "\napi { auth { req_token_expiration_sec: 362 } }\n")
+    out = tmp_path / "relogin.json"
+    type(sdk)(dict(sdk.env, CLEARML_CONFIG_FILE=str(config)), sdk.home).run(str(SCRIPTS / "relogin.py"), str(out))
+    result = json.loads(out.read_text())
+    assert result["lifetime"] == 362                  # auth.login honoured expiration_sec
+    assert result["renewed"] and result["expired_call"] == []
+    assert result["refused_call"] == "401/30"
+    assert result["replaced_forged"] and result["next_call"] == []

@@ -9,11 +9,10 @@ import sys
 import time
 import traceback
 
-from clearml.backend_api.services import v2_9 as services
+from clearml.backend_api.services.v2_9 import events as ev
 from clearml.backend_api.session.client import APIClient
 
 out_path = sys.argv[1]
-ev = services.events
 client = APIClient(api_version="2.9")
 results = {}
 

@@ -102,6 +102,13 @@ def test_bad_credentials_are_401_with_clearml_subcodes(anonymous, api, credentia
     assert response.status_code == 401
 
 
+def test_a_token_for_an_unknown_company_is_refused(anonymous, api, db):
+    token = auth.issue_token(auth.Identity("no-such-company", "u"), SECRET, 600)
+    response = anonymous.post("/tasks.get_all", json={}, headers={"Authorization": f"Bearer {token}"})
+    assert api.check_error(response) == (401, 30, "Invalid token (unknown company)")
+    assert db.execute("SELECT count(*) FROM companies WHERE id = 'no-such-company'").fetchone()[0] == 0
+
+
 def test_wrong_secret_is_invalid_credentials(anonymous, credentials, api):
     code, sub, msg = api.check_error(login(anonymous, credentials[0], credentials[1] + "x"))
     assert (code, sub, msg) == (401, 22, "Unauthorized (invalid credentials)")

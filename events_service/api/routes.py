@@ -116,7 +116,9 @@ def _authenticate(call: Call) -> None:
     kind, first, second = auth.parse_authorization(request.headers.get("Authorization"))
     if kind == "bearer":
         identity = auth.read_token(first, current_app.config["SECRET_KEY"])
-        company_key = tenants.company_key(db_session.engine(), identity.company_id)
+        company_key = tenants.existing_company_key(db_session.engine(), identity.company_id)
+        if company_key is None:
+            raise errors.InvalidToken("unknown company")
     else:
         found = credentials.active(call.db, first)
         if not auth.verify_secret(second, found.secret_hash if found else None) or found is None:

@@ -26,6 +26,18 @@ def company_key(engine: Engine, company_id: str) -> int:
     return key
 
 
+def existing_company_key(engine: Engine, company_id: str) -> int | None:
+    """The key of a registered company, or None (a token may outlive its company's database)."""
+    cache_key = (str(engine.url), company_id)
+    key = _company_keys.get(cache_key)
+    if key is None:
+        with engine.connect() as conn:
+            key = conn.execute(text("SELECT key FROM companies WHERE id = :id"), {"id": company_id}).scalar()
+        if key is not None:
+            _company_keys[cache_key] = key
+    return key
+
+
 @dataclass(frozen=True)
 class Company:
     key: int

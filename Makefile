@@ -44,6 +44,8 @@ migrate: install db ## alembic upgrade head on the service database
 
 run: migrate ## start the service with gunicorn on $(EVENTS_HOST):$(EVENTS_PORT) (foreground)
 	@mkdir -p $(TMP)
+	@EVENTS_DATABASE_URL=$${EVENTS_DATABASE_URL:-$(LOCAL_DB)/events} \
+		$(BIN)/events-service credentials default --api-host http://$(EVENTS_HOST):$(EVENTS_PORT)
 	EVENTS_DATABASE_URL=$${EVENTS_DATABASE_URL:-$(LOCAL_DB)/events} \
 		exec $(BIN)/gunicorn --bind $(EVENTS_HOST):$(EVENTS_PORT) --workers $(EVENTS_WORKERS) \
 		--pid $(TMP)/gunicorn.pid --access-logfile - wsgi:app

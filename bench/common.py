@@ -13,6 +13,8 @@ from pathlib import Path
 import psycopg
 import requests
 from alembic import command
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 
@@ -31,8 +33,8 @@ def libpq_dsn(url: str, database: str | None = None) -> str:
     return u.set(drivername="postgresql", database=database or u.database).render_as_string(hide_password=False)
 
 
-def fresh_database(url: str) -> None:
-    """Drop, create and migrate the bench database."""
+def fresh_database(url: str) -> tuple[str, str]:
+    """Drop, create and migrate the bench database; returns (access key, secret key) for it."""
     name = make_url(url).database
     with psycopg.connect(libpq_dsn(url, "postgres"), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -41,6 +43,24 @@ def fresh_database(url: str) -> None:
     cfg.attributes["url"] = url
     cfg.attributes["configure_logger"] = False
     command.upgrade(cfg, "head")
+    return credentials(url)
+
+
+def credentials(url: str, company: str = "bench") -> tuple[str, str]:
+    """A key pair for `company` in the database at `url`, made the way the CLI makes one."""
+    from sqlalchemy.orm import Session
+
+    from events_service.cli import create_pair
+    from events_service.db.queries import tenants
+    from events_service.db.session import make_engine
+
+    engine = make_engine(url, pool_size=1)
+    try:
+        with Session(bind=engine) as session, session.begin():
+            found = tenants.find_company(session, company) or tenants.ensure_company(session, company, company)
+            return create_pair(session, found, "bench")
+    finally:
+        engine.dispose()
 
 
 def free_port() -> int:
@@ -73,6 +93,12 @@ def gunicorn(url: str, workers: int = 4, **env: str):
         finally:
             proc.terminate()
             proc.wait(timeout=60)
+
+
+def login(base: str, auth: tuple[str, str]) -> dict[str, str]:
+    """Bearer headers from auth.login, as the clearml SDK authenticates every call after login."""
+    token = requests.get(f"{base}/auth.login", auth=auth, timeout=30).json()["data"]["token"]
+    return {"Authorization": f"Bearer {token}"}
 
 
 def median_ms(fn, repeat: int = 5) -> float:

@@ -19,7 +19,7 @@ import orjson
 import psycopg
 import requests
 
-from common import bench_database_url, fresh_database, gunicorn, libpq_dsn
+from common import bench_database_url, fresh_database, gunicorn, libpq_dsn, login
 
 METRICS = 10
 
@@ -37,12 +37,13 @@ def make_batches(task: str, events: int, batch: int) -> list[bytes]:
     return [b"\n".join(lines[k:k + batch]) for k in range(0, len(lines), batch)]
 
 
-def post_all(base: str, batches: list[bytes], writers: int) -> float:
+def post_all(base: str, batches: list[bytes], writers: int, auth: dict[str, str]) -> float:
     """Send the batches with `writers` threads (writer w sends batches w, w+writers, ...); seconds."""
     failures = []
 
     def writer(index: int) -> None:
         with requests.Session() as http:
+            http.headers.update(auth)
             for body in batches[index::writers]:
                 r = http.get(f"{base}/v2.9/events.add_batch", data=body,
                              headers={"Content-Type": "application/json-lines"})
@@ -93,14 +94,15 @@ def main() -> None:
     parser.add_argument("--writers", default="1,4", help="comma-separated writer counts")
     args = parser.parse_args()
     url = bench_database_url()
-    fresh_database(url)
+    credentials = fresh_database(url)
     print(f"{args.events:,} scalar events, {METRICS} series, add_batch of {args.batch} json-lines events, "
           f"gunicorn --workers {args.workers}")
     results = {}
     with gunicorn(url, workers=args.workers) as (base, _):
+        auth = login(base, credentials)
         for writers in (int(w) for w in args.writers.split(",")):
             batches = make_batches(uuid.uuid4().hex, args.events, args.batch)
-            seconds = post_all(base, batches, writers)
+            seconds = post_all(base, batches, writers, auth)
             results[writers] = args.events / seconds
             print(f"HTTP add_batch, {writers} writer(s): {seconds:7.2f} s  {results[writers]:>10,.0f} events/s")
     seconds = copy_rows(url, args.events)

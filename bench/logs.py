@@ -29,31 +29,14 @@ from pathlib import Path
 
 import psycopg
 import requests
-from alembic import command
-from alembic.config import Config
-from sqlalchemy.engine import make_url
+
+from common import fresh_database, libpq_dsn, login
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:{port}/events_bench_logs"
 T0 = 1_700_000_000_000
-
-
-def libpq(url: str, database: str | None = None) -> str:
-    u = make_url(url)
-    u = u.set(drivername="postgresql", database=database or u.database)
-    return u.render_as_string(hide_password=False)
-
-
-def fresh_database(url: str) -> None:
-    name = make_url(url).database
-    with psycopg.connect(libpq(url, "postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    cfg = Config(str(ROOT / "migrations" / "alembic.ini"))
-    cfg.attributes["url"] = url
-    cfg.attributes["configure_logger"] = False
-    command.upgrade(cfg, "head")
+AUTH: dict[str, str] = {}  # Bearer headers, set once the server is up
 
 
 class Gunicorn:
@@ -100,9 +83,9 @@ def status_kb(pid: int, field: str) -> int:
 def load(base: str, url: str, task: str, lines: int) -> None:
     """First line through the API (task, company, series), the rest by SQL in the same layout."""
     first = {"type": "log", "task": task, "timestamp": T0, "worker": "w0", "level": "info", "msg": "line 0"}
-    r = requests.post(f"{base}/events.add", json=first)
+    r = requests.post(f"{base}/events.add", json=first, headers=AUTH)
     r.raise_for_status()
-    with psycopg.connect(libpq(url)) as conn:
+    with psycopg.connect(libpq_dsn(url)) as conn:
         key, ck = conn.execute("SELECT key, company_key FROM tasks WHERE id = %s", (task,)).fetchone()
         series = conn.execute("SELECT key FROM series WHERE task_key = %s AND event_type = 'log'",
                               (key,)).fetchone()[0]
@@ -135,6 +118,7 @@ def pct(values: list[float], p: float) -> float:
 
 def bench_pages(base: str, task: str, lines: int, repeat: int) -> None:
     session = requests.Session()
+    session.headers.update(AUTH)
     body = {"task": task, "batch_size": 500, "from": "tail", "order": "desc"}
 
     def call(extra=None):
@@ -173,7 +157,7 @@ def bench_pages(base: str, task: str, lines: int, repeat: int) -> None:
 
 
 def copy_baseline(url: str, task: str) -> tuple[int, float]:
-    with psycopg.connect(libpq(url)) as conn:
+    with psycopg.connect(libpq_dsn(url)) as conn:
         key = conn.execute("SELECT key FROM tasks WHERE id = %s", (task,)).fetchone()[0]
         start = time.perf_counter()
         rows = 0
@@ -203,7 +187,7 @@ def bench_download(server: Gunicorn, task: str, lines: int, line_type: str) -> N
     got = size = 0
     first_byte = None
     try:
-        with requests.post(f"{server.base}/events.download_task_log",
+        with requests.post(f"{server.base}/events.download_task_log", headers=AUTH,
                            json={"task": task, "line_type": line_type}, stream=True) as r:
             r.raise_for_status()
             for chunk in r.iter_content(chunk_size=1 << 20):
@@ -231,11 +215,12 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get(
         "EVENTS_BENCH_DATABASE_URL", DEFAULT_URL.format(port=os.environ.get("EVENTS_PG_PORT", "55432"))))
     args = parser.parse_args()
-    print(f"database {make_url(args.database_url).database}, {args.lines} log lines, 1 gunicorn worker, "
+    print(f"database {args.database_url.rsplit('/', 1)[-1]}, {args.lines} log lines, 1 gunicorn worker, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
-    fresh_database(args.database_url)
+    credentials = fresh_database(args.database_url)
     server = Gunicorn(args.database_url)
     try:
+        AUTH.update(login(server.base, credentials))
         task = uuid.uuid4().hex
         start = time.perf_counter()
         load(server.base, args.database_url, task, args.lines)

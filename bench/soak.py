@@ -21,7 +21,7 @@ from collections import defaultdict
 import orjson
 import requests
 
-from common import bench_database_url, fresh_database, gunicorn
+from common import bench_database_url, fresh_database, gunicorn, login
 
 BATCH = 500
 
@@ -39,7 +39,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     args = parser.parse_args()
     url = bench_database_url()
-    fresh_database(url)
+    credentials = fresh_database(url)
+    auth: dict[str, str] = {}
     tasks = [uuid.uuid4().hex for _ in range(args.writers)]
     acknowledged = [0] * args.writers
     latencies: dict[str, list[float]] = defaultdict(list)
@@ -63,6 +64,7 @@ def main() -> None:
     def writer(index: int, base: str) -> None:
         task, iteration = tasks[index], 0
         with requests.Session() as http:
+            http.headers.update(auth)
             while time.time() < stop_at:
                 lines = []
                 for _ in range(BATCH // 10):
@@ -87,6 +89,7 @@ def main() -> None:
 
     def reader(base: str) -> None:
         with requests.Session() as http:
+            http.headers.update(auth)
             while time.time() < stop_at:
                 task = random.choice(tasks)
                 timed(http, "events.scalar_metrics_iter_histogram", "POST",
@@ -95,6 +98,7 @@ def main() -> None:
                       json={"task": task, "batch_size": 500, "order": "desc"})
 
     with gunicorn(url, workers=args.workers) as (base, _):
+        auth.update(login(base, credentials))
         # writers first, so readers find tasks
         threads = [threading.Thread(target=writer, args=(i, base)) for i in range(args.writers)]
         for t in threads:
@@ -105,7 +109,8 @@ def main() -> None:
             t.start()
         for t in threads:
             t.join()
-        stored = [requests.post(f"{base}/events.get_task_events", json={"task": t, "batch_size": 1}).json()
+        stored = [requests.post(f"{base}/events.get_task_events", json={"task": t, "batch_size": 1},
+                                headers=auth).json()
                   ["data"]["total"] for t in tasks]
 
     elapsed = args.seconds

@@ -15,8 +15,11 @@ DEFAULTS: dict[str, Any] = {
     # every gunicorn worker and every restart signs with the same key.
     "SECRET_KEY": "",
     "SECRET_KEY_FILE": str(PROJECT_DIR / ".tmp" / "secret_key"),
-    # Company of unauthenticated callers (ClearML's default company id).
+    # Id of the embedded default company (ClearML's), the one `make run` creates a first key pair for.
     "DEFAULT_COMPANY": "d1bd92a3b039400cbafc60a7a5b1e52b",
+    # Lifetime of auth.login tokens when the request asks none (expiration_sec), and the longest granted.
+    "TOKEN_EXPIRATION_SEC": 30 * 24 * 3600,
+    "TOKEN_MAX_EXPIRATION_SEC": 30 * 24 * 3600,
     # Largest request body accepted, in bytes (the SDK sends at most 15 MiB).
     "MAX_BODY_BYTES": 32 * 1024 * 1024,
     # Most events one add_batch request may carry (the SDK's 15 MiB bodies hold ~100,000 scalars).

@@ -71,12 +71,58 @@ class InvalidTaskId(ApiError):
     code, subcode, msg = 400, 101, "Invalid task id"
 
 
+class InvalidTaskStatus(ApiError):
+    code, subcode, msg = 400, 110, "Invalid task status"
+
+
+class InvalidRegex(ApiError):
+    code, subcode, msg = 400, 21, "Malformed regular expression"
+
+
+class InvalidProjectId(ApiError):
+    code, subcode, msg = 400, 401, "Invalid project id"
+
+
+class InvalidProjectName(ApiError):
+    code, subcode, msg = 400, 407, "Invalid project name"
+
+
+class ExpectedUniqueData(ApiError):
+    code, subcode, msg = 400, 801, "Value combination already exists"
+
+
 class EventsNotAdded(ApiError):
     code, subcode, msg = 400, 131, "Events not added"
 
 
 class InvalidScrollId(ApiError):
     code, subcode, msg = 400, 1104, "Invalid scroll id"
+
+
+class Unauthorized(ApiError):
+    """401: the SDK logs in again (once) and resends; every subclass keeps ClearML's subcode."""
+
+    code, subcode, msg = 401, 0, "Unauthorized"
+
+
+class BadAuthType(Unauthorized):
+    subcode, msg = 10, "Unauthorized (bad authentication header type)"
+
+
+class NoCredentials(Unauthorized):
+    subcode, msg = 20, "Unauthorized (missing credentials)"
+
+
+class BadCredentials(Unauthorized):
+    subcode, msg = 21, "Unauthorized (malformed credentials)"
+
+
+class InvalidCredentials(Unauthorized):
+    subcode, msg = 22, "Unauthorized (invalid credentials)"
+
+
+class InvalidToken(Unauthorized):
+    subcode, msg = 30, "Invalid token"
 
 
 class EndpointNotFound(ApiError):
@@ -112,6 +158,8 @@ class DatabaseUnavailable(ApiError):
 
 CATALOGUE = [
     BadRequest, InvalidVersion, MissingRequiredFields, ValidationError, FieldsValueError,
-    BatchContainsNoItems, InvalidTaskId, EventsNotAdded, InvalidScrollId, EndpointNotFound,
+    BatchContainsNoItems, InvalidTaskId, InvalidTaskStatus, InvalidRegex, InvalidProjectId, InvalidProjectName,
+    ExpectedUniqueData, EventsNotAdded, InvalidScrollId, BadAuthType, NoCredentials, BadCredentials,
+    InvalidCredentials, InvalidToken, EndpointNotFound,
     RequestTooLarge, InternalError, DataError, DatabaseUnavailable,
 ]

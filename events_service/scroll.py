@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from events_service.errors import InvalidScrollId
+from events_service import jsonutil
 
 DEFAULT_TTL = 24 * 3600
 
@@ -35,7 +36,7 @@ def _sign(key: str, body: str) -> str:
 
 def encode(state: dict[str, Any], key: str, ttl: int = DEFAULT_TTL, now: float | None = None) -> str:
     """Sign `state` (JSON-able) into a token valid for `ttl` seconds."""
-    body = _b64(orjson.dumps({**state, "exp": int((now or time.time()) + ttl)}))
+    body = _b64(jsonutil.dumps({**state, "exp": int((now or time.time()) + ttl)}))
     return f"{body}.{_sign(key, body)}"
 
 

@@ -15,10 +15,15 @@ import pytest
 import requests
 from alembic import command
 from alembic.config import Config
+from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from events_service import create_app
-from tests.helpers import ApiHelper
+from events_service.cli import create_pair
+from events_service.db.queries import tenants
+from events_service.db.session import make_engine
+from tests.helpers import ApiHelper, basic_auth
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:55432/events_test"
@@ -56,9 +61,48 @@ def database_url() -> str:
     return url
 
 
+def make_credentials(url: str, company: str) -> tuple[str, str]:
+    """A fresh key pair for `company` (created when new), made the way the CLI makes one."""
+    engine = make_engine(url, pool_size=1)
+    try:
+        with Session(bind=engine) as session, session.begin():
+            found = tenants.find_company(session, company) or tenants.ensure_company(session, uuid.uuid4().hex, company)
+            return create_pair(session, found, "tests")
+    finally:
+        engine.dispose()
+
+
+class AuthenticatedClient(FlaskClient):
+    """The Flask test client, sending the test company's token unless a call gives its own
+    Authorization header (or `headers={"Authorization": ""}` for none): every test goes through
+    the real authentication, and tests of other endpoints need not think about it."""
+
+    def __init__(self, *args, authorization: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.authorization = authorization
+
+    def open(self, *args, **kwargs):
+        headers = dict(kwargs.pop("headers", None) or {})
+        if self.authorization and "Authorization" not in headers:
+            headers["Authorization"] = self.authorization
+        if headers.get("Authorization") == "":
+            del headers["Authorization"]
+        return super().open(*args, headers=headers, **kwargs)
+
+
 @pytest.fixture(scope="session")
-def app(database_url):
+def credentials(database_url) -> tuple[str, str]:
+    """(access key, secret key) of the tests' company."""
+    return make_credentials(database_url, "tests")
+
+
+@pytest.fixture(scope="session")
+def app(database_url, credentials):
     app = create_app({"DATABASE_URL": database_url, "VALIDATE_RESPONSES": True, "SECRET_KEY": SECRET})
+    app.test_client_class = AuthenticatedClient
+    with app.test_client() as anonymous:
+        body = anonymous.get("/auth.login", headers={"Authorization": basic_auth(*credentials)}).get_json()
+    app.config["TEST_AUTHORIZATION"] = f"Bearer {body['data']['token']}"
     yield app
     if app.extensions.get("db_engine") is not None:
         app.extensions["db_engine"].dispose()
@@ -66,6 +110,12 @@ def app(database_url):
 
 @pytest.fixture
 def client(app):
+    return app.test_client(authorization=app.config["TEST_AUTHORIZATION"])
+
+
+@pytest.fixture
+def anonymous(app):
+    """A test client that sends no credentials."""
     return app.test_client()
 
 
@@ -124,3 +174,11 @@ def server(database_url, tmp_path_factory):
     """A real gunicorn (2 workers) on the test database."""
     with gunicorn(database_url, tmp_path_factory.mktemp("gunicorn") / "server.log") as base:
         yield base
+
+
+@pytest.fixture(scope="session")
+def http(server, credentials) -> requests.Session:
+    """A requests session authenticated with the tests' credentials (HTTP Basic on every call)."""
+    with requests.Session() as session:
+        session.auth = credentials
+        yield session

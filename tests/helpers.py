@@ -1,9 +1,9 @@
 """ApiHelper: calls that read like the API, checking the envelope and the response schema."""
 from __future__ import annotations
 
-from typing import Any
-
+import base64
 import json
+from typing import Any
 
 from events_service.api.versions import Version
 
@@ -12,11 +12,11 @@ class ApiHelper:
     def __init__(self, app, client):
         self.app, self.client = app, client
 
-    def raw(self, name: str, version: str | None = None, method: str = "post", headers=None, **data: Any):
+    def raw(self, name: str, version: str | None = None, /, method: str = "post", headers=None, **data: Any):
         path = f"/v{version}/{name}" if version else f"/{name}"
         return self.client.open(path, method=method.upper(), json=data, headers=headers or {})
 
-    def call(self, name: str, version: str | None = None, **data: Any) -> dict[str, Any]:
+    def call(self, name: str, version: str | None = None, /, **data: Any) -> dict[str, Any]:
         """A call that must succeed; its data, after checking it against the schema that served it."""
         return self.check_ok(self.raw(name, version, **data))
 
@@ -31,7 +31,7 @@ class ApiHelper:
         assert not errors, [e.message for e in errors]
         return body["data"]
 
-    def error(self, name: str, version: str | None = None, **data: Any) -> tuple[int, int, str]:
+    def error(self, name: str, version: str | None = None, /, **data: Any) -> tuple[int, int, str]:
         return self.check_error(self.raw(name, version, **data))
 
     @staticmethod
@@ -51,6 +51,10 @@ class ApiHelper:
 
     def add_batch(self, events: list[dict[str, Any]], **kw) -> dict[str, Any]:
         return self.check_ok(self.batch(events, **kw))
+
+
+def basic_auth(access_key: str, secret_key: str) -> str:
+    return "Basic " + base64.b64encode(f"{access_key}:{secret_key}".encode()).decode()
 
 
 def scalar(task: str, iteration: int | None, metric: str = "loss", variant: str = "total", value: float = 1.0,

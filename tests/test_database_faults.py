@@ -17,7 +17,7 @@ import pytest
 import requests
 from alembic import command
 
-from tests.conftest import ROOT, alembic_config, free_port, gunicorn
+from tests.conftest import ROOT, alembic_config, free_port, gunicorn, make_credentials
 
 
 class PrivateCluster:
@@ -43,6 +43,7 @@ def cluster():
     c.pg("start")
     c.pg("createdb", "events")
     command.upgrade(alembic_config(c.url), "head")
+    c.auth = make_credentials(c.url, "faults")
     yield c
     c.pg("stop")
     shutil.rmtree(c.dir, ignore_errors=True)
@@ -50,6 +51,8 @@ def cluster():
 
 @pytest.fixture(scope="module")
 def service(cluster, tmp_path_factory):
+    global AUTH
+    AUTH = cluster.auth
     with gunicorn(cluster.url, tmp_path_factory.mktemp("faults") / "gunicorn.log", workers=3) as base:
         yield base
 
@@ -60,8 +63,11 @@ def batch_body(task: str, start: int, size: int) -> bytes:
                       for i in range(start, start + size))
 
 
+AUTH: tuple[str, str] = ("", "")
+
+
 def post(base: str, body: bytes, timeout: float = 30) -> requests.Response:
-    return requests.get(f"{base}/v2.9/events.add_batch", data=body, timeout=timeout,
+    return requests.get(f"{base}/v2.9/events.add_batch", data=body, timeout=timeout, auth=AUTH,
                         headers={"Content-Type": "application/json-lines"})
 
 
@@ -109,7 +115,8 @@ def test_outage_gives_503_and_loses_or_doubles_nothing(cluster, service):
     assert acknowledged == [batches * size] * writers
     assert [cluster.count(t) for t in tasks] == acknowledged  # each acknowledged event exactly once
 
-    after = requests.post(f"{service}/events.get_task_events", json={"task": tasks[0], "batch_size": 1}).json()
+    after = requests.post(f"{service}/events.get_task_events", json={"task": tasks[0], "batch_size": 1},
+                          auth=AUTH).json()
     assert after["data"]["total"] == batches * size  # recovered without a restart
 
 

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from events_service.api.schema import ApiSchema
 from events_service.api.versions import Version
 from events_service.config import DEFAULTS
+from tests.helpers import basic_auth
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 API = ApiSchema(DEFAULTS["SCHEMA_DIR"])
@@ -48,13 +49,14 @@ def check(response) -> None:
 
 
 @pytest.mark.parametrize("path", OPERATIONS)
-def test_no_server_error_and_valid_envelope(openapi, server, path):
+def test_no_server_error_and_valid_envelope(openapi, server, credentials, path):
     operation = openapi[path]["POST"]
+    authorization = {"Authorization": basic_auth(*credentials)}
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(case=operation.as_strategy())
     def fuzz(case):
-        check(case.call(base_url=server, timeout=30))
+        check(case.call(base_url=server, timeout=30, headers=authorization))
 
     fuzz()

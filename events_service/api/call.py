@@ -19,6 +19,7 @@ class Call:
     worker: str = "<unknown>"
     company_id: str = ""
     company_key: int | None = None
+    identity: Any = None  # events_service.auth.Identity of the authenticated caller
     config: dict[str, Any] = field(default_factory=dict)
     session: Session | None = None
     batch: list[dict[str, Any]] | None = None

@@ -7,13 +7,12 @@ import traceback
 import uuid
 from typing import Any
 
-import orjson
 from flask import Blueprint, Response, current_app, g, request
 from jsonschema.exceptions import best_match
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-from events_service import errors
+from events_service import auth, errors
 from events_service.api import body, envelope
 from events_service.api.call import Call
 from events_service.api.registry import HANDLERS
@@ -21,7 +20,8 @@ from events_service.api.stream import Attachment
 from events_service.api.schema import ApiSchema, EndpointSchema
 from events_service.api.versions import Version
 from events_service.db import session as db_session
-from events_service.db.queries import tenants
+from events_service.db.queries import credentials, tenants
+from events_service import jsonutil
 
 log = logging.getLogger(__name__)
 blueprint = Blueprint("api", __name__)
@@ -38,7 +38,7 @@ def _new_call() -> Call:
 
 
 def _json_response(payload: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(payload), status=status, headers=headers, mimetype="application/json")
+    return Response(jsonutil.dumps(payload), status=status, headers=headers, mimetype="application/json")
 
 
 def _attachment_response(attachment: Attachment) -> Response:
@@ -119,6 +119,27 @@ def _check_response(schema: EndpointSchema, result: Any) -> None:
                                    f"{describe(best_match(errs))}")
 
 
+def _authenticate(call: Call) -> None:
+    """Who calls, from a Bearer token (no lookup) or Basic credentials (one lookup); 401 otherwise.
+
+    Every endpoint requires it, auth.login included (Basic there; a Bearer token renews itself).
+    The company of the identity scopes everything the handler reads or writes.
+    """
+    kind, first, second = auth.parse_authorization(request.headers.get("Authorization"))
+    if kind == "bearer":
+        identity = auth.read_token(first, current_app.config["SECRET_KEY"])
+        company_key = tenants.existing_company_key(db_session.engine(), identity.company_id)
+        if company_key is None:
+            raise errors.InvalidToken("unknown company")
+    else:
+        found = credentials.active(call.db, first)
+        if not auth.verify_secret(second, found.secret_hash if found else None) or found is None:
+            raise errors.InvalidCredentials()
+        identity = auth.Identity(found.company_id, found.user_id, found.user_name, found.company_name)
+        company_key = found.company_key
+    call.identity, call.company_id, call.company_key = identity, identity.company_id, company_key
+
+
 @blueprint.route("/", defaults={"path": ""}, methods=METHODS)
 @blueprint.route("/<path:path>", methods=METHODS)
 def dispatch(path: str) -> Response:
@@ -127,14 +148,13 @@ def dispatch(path: str) -> Response:
     call = g.call = _new_call()
     schema = _resolve(path, call)
     handler = HANDLERS[(call.name, schema.version)]
-    data = _read_body(schema, call)
-    if not handler.validates_itself:
-        data = validate_request(schema, data)
     call.api = current_app.extensions["api_schema"]
-    call.company_id = current_app.config["DEFAULT_COMPANY"]
     session = call.session = db_session.get()
     try:
-        call.company_key = tenants.company_key(db_session.engine(), call.company_id)
+        _authenticate(call)
+        data = _read_body(schema, call)
+        if not handler.validates_itself:
+            data = validate_request(schema, data)
         result = handler(call, data)
         _check_response(schema, result)
         session.commit()

@@ -2,6 +2,8 @@
 
 Layout (reasons and measurements in migrations/versions/0001_initial.py and the README):
   companies, tasks   tenants and the tasks events belong to; every table carries company_key.
+  credentials        access keys with hashed secrets; each pair belongs to one company (0003).
+  projects           ClearML projects, the tasks' folders, unique by name within a company (0003).
   series             one row per (task, event type, metric, variant) with its running statistics;
                      event rows point at it, so the hot tables stay narrow.
   *_events           one TimescaleDB hypertable per event type, partitioned by the event's own
@@ -34,6 +36,36 @@ companies = Table(
     Column("id", Text, nullable=False, unique=True),
     Column("name", Text, nullable=False, server_default=""),
 )
+# A company is named on the command line (`events-service credentials create --company NAME`).
+Index("ix_companies_name", companies.c.name, unique=True, postgresql_where=text("name <> ''"))
+
+credentials = Table(
+    "credentials", metadata,
+    Column("key", Integer, primary_key=True, autoincrement=True),
+    Column("company_key", Integer, ForeignKey("companies.key"), nullable=False),
+    Column("access_key", Text, nullable=False, unique=True),
+    Column("secret_hash", Text, nullable=False),        # events_service.auth.hash_secret
+    Column("user_id", Text, nullable=False),
+    Column("user_name", Text, nullable=False, server_default=""),
+    Column("created", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("revoked", DateTime(timezone=True)),
+)
+
+projects = Table(
+    "projects", metadata,
+    Column("key", BigInteger, primary_key=True, autoincrement=True),
+    Column("company_key", Integer, ForeignKey("companies.key"), nullable=False),
+    Column("id", Text, nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("description", Text, nullable=False, server_default=""),
+    Column("user_id", Text),
+    Column("tags", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("system_tags", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("default_output_destination", Text),
+    Column("created", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_update", DateTime(timezone=True)),
+    UniqueConstraint("company_key", "name"),
+)
 
 tasks = Table(
     "tasks", metadata,
@@ -45,7 +77,25 @@ tasks = Table(
     Column("last_iteration", BigInteger, nullable=False, server_default="0"),
     Column("last_update", DateTime(timezone=True)),
     Column("created", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # Task fields of the tasks service (0003). Tasks registered by a first event have only the above.
+    Column("project_key", BigInteger, ForeignKey("projects.key", ondelete="SET NULL")),
+    Column("type", Text),
+    Column("user_id", Text),
+    Column("comment", Text),
+    Column("parent", Text),
+    Column("tags", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("system_tags", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("status_message", Text),
+    Column("status_reason", Text),
+    Column("status_changed", DateTime(timezone=True)),
+    Column("started", DateTime(timezone=True)),
+    Column("completed", DateTime(timezone=True)),
+    Column("published", DateTime(timezone=True)),
+    Column("last_change", DateTime(timezone=True)),
+    # The open-ended sections (execution, script, output, hyperparams, configuration, ...) as sent.
+    Column("details", JSONB, nullable=False, server_default="{}"),
     Index(None, "company_key", "key"),
+    Index(None, "project_key"),
 )
 
 series = Table(

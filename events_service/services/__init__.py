@@ -5,4 +5,7 @@ MODULES = (
     "events_service.services.plots",
     "events_service.services.debug_images",
     "events_service.services.delete",
+    "events_service.services.auth",
+    "events_service.services.projects",
+    "events_service.services.tasks",
 )

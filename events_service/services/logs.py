@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 import orjson
 
-from events_service import errors
+from events_service import errors, jsonutil
 from events_service.api.call import Call
 from events_service.api.registry import endpoint
 from events_service.api.stream import Attachment
@@ -224,7 +224,7 @@ def _json_lines(batches: Iterator[list[tuple]], names: dict[int, tuple[str, str]
             doc["asctime"] = asctime(ts)
             if extra:
                 doc.update((k, v) for k, v in extra.items() if k not in doc)
-            lines.append(dumps(doc, option=orjson.OPT_APPEND_NEWLINE).decode())
+            lines.append(jsonutil.dumps(doc).decode() + "\n")
         yield _ascii_json(lines)
 
 

@@ -273,3 +273,11 @@ def test_sql_and_html_look_alikes_are_stored_and_returned_literally(api, task_id
     assert sorted(e["msg"] for e in stored if e["type"] == "log") == sorted(nasty)
     scalars = sorted((e["metric"], e["variant"], e["worker"]) for e in stored if e["type"] != "log")
     assert scalars == sorted((t, t, t) for t in nasty)
+
+
+def test_integers_beyond_64_bits_in_extra_fields_are_stored_as_doubles(api, task_id):
+    # orjson parses such integers as doubles: kept as numbers, never a 500 (documented in the README)
+    api.add_batch([scalar(task_id, 1, big=2**70, nested={"n": -(2**80)})])
+    stored = events_of(api, task_id)[0]
+    assert stored["big"] == pytest.approx(2**70, rel=1e-15)
+    assert stored["nested"]["n"] == pytest.approx(-(2**80), rel=1e-15)

@@ -311,12 +311,11 @@ def test_download_bad_input(api, task_id):
     assert (code, subcode) == (400, 12) and "line_type" in msg
 
 
-def test_download_through_gunicorn(server, task_id):
-    import requests
+def test_download_through_gunicorn(server, http, task_id):
     events = "\n".join(json.dumps(e) for e in logs(task_id, 2000, step=1))
-    assert requests.post(f"{server}/events.add_batch", data=events,
-                         headers={"Content-Type": "application/json-lines"}).status_code == 200
-    with requests.post(f"{server}/events.download_task_log", json={"task": task_id, "line_type": "text",
+    assert http.post(f"{server}/events.add_batch", data=events,
+                     headers={"Content-Type": "application/json-lines"}).status_code == 200
+    with http.post(f"{server}/events.download_task_log", json={"task": task_id, "line_type": "text",
                                                                    "line_format": "{msg}"}, stream=True) as r:
         assert r.status_code == 200 and r.headers.get("Transfer-Encoding") == "chunked"
         assert r.text.splitlines() == [f"line {i}" for i in range(2000)]

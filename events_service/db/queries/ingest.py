@@ -12,11 +12,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from events_service.normalize import MONITOR_METRICS, Event
+from events_service import jsonutil
 
 LOCKED_STATUSES = ("publishing", "published")
 TABLES = {
@@ -151,7 +151,7 @@ def store(session: Session, company_key: int, events: list[Event], received_ms: 
         with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for task, ser, e in rows:
                 copy.write_row((company_key, task.key, ser.key, e.ts, e.iter, e.worker, received_ms, *e.payload,
-                                None if e.extra is None else orjson.dumps(e.extra).decode()))
+                                None if e.extra is None else jsonutil.dumps(e.extra).decode()))
         result.added += len(items)  # twins dropped or replaced were still acknowledged
         _collect_stats(stats, rows, event_type)
 

@@ -1,0 +1,170 @@
+"""Handlers of the `tasks` service: what the clearml SDK needs to create, run and close a task.
+
+A task registered by its first event (events.add_batch) and one made by tasks.create are the same
+row; the former simply has no type, project or sections until tasks.edit gives them. Statuses
+follow ClearML's state machine (TRANSITIONS); `force` skips it, except that a published task is
+final. Publishing locks the task: events for it are refused unless they say `allow_locked`.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from events_service import errors
+from events_service.api.call import Call
+from events_service.api.registry import endpoint
+from events_service.db.queries import projects
+from events_service.db.queries import tasks as task_queries
+from events_service.services.documents import iso, only_fields, wants, without_nulls
+
+# Open-ended sections, stored as sent (tasks.details) and returned as they were stored.
+SECTIONS = ("input", "output", "execution", "script", "hyperparams", "configuration")
+# Plain fields that tasks.edit may change (the project is checked separately).
+EDITABLE = ("name", "type", "comment", "parent", "tags", "system_tags")
+# ClearML's status state machine: current status -> statuses it may move to without `force`.
+TRANSITIONS = {
+    "created": {"queued", "in_progress", "stopped", "failed", "completed"},
+    "queued": {"created", "in_progress", "stopped", "failed"},
+    "in_progress": {"stopped", "failed", "created", "completed"},
+    "stopped": {"closed", "created", "failed", "queued", "in_progress", "published", "publishing", "completed"},
+    "closed": {"created", "failed", "published", "publishing", "stopped"},
+    "failed": {"created", "stopped", "published", "completed"},
+    "publishing": {"published"},
+    "published": set(),
+    "completed": {"published", "publishing", "in_progress", "created", "stopped", "failed"},
+    "unknown": {"created", "queued", "in_progress", "stopped", "closed", "failed", "completed", "published"},
+}
+# The time column each new status stamps.
+STAMPS = {"in_progress": "started", "completed": "completed", "published": "published"}
+
+
+def task_document(row: Any, company_id: str, last_metrics: dict[str, Any] | None) -> dict[str, Any]:
+    doc = without_nulls({
+        "id": row.id, "name": row.name, "user": row.user_id, "company": company_id, "type": row.type,
+        "status": row.status, "comment": row.comment, "parent": row.parent, "project": row.project_id,
+        "created": iso(row.created), "started": iso(row.started), "completed": iso(row.completed),
+        "published": iso(row.published), "last_update": iso(row.last_update), "last_change": iso(row.last_change),
+        "status_changed": iso(row.status_changed), "status_message": row.status_message,
+        "status_reason": row.status_reason, "tags": list(row.tags), "system_tags": list(row.system_tags),
+        "last_iteration": row.last_iteration,
+    })
+    doc.update((name, row.details[name]) for name in SECTIONS if name in row.details)
+    if last_metrics is not None:
+        doc["last_metrics"] = last_metrics
+    return doc
+
+
+def _sections(req: dict[str, Any]) -> dict[str, Any]:
+    """The open-ended sections of a create/edit request; `output_dest` is output.destination."""
+    sections = {name: req[name] for name in SECTIONS if name in req}
+    if "output_dest" in req:
+        sections["output"] = {**sections.get("output", {}), "destination": req["output_dest"]}
+    return sections
+
+
+def _project_key(call: Call, project_id: str | None) -> int | None:
+    return projects.require(call.db, call.company_key, project_id).key if project_id else None
+
+
+@endpoint("tasks.create", "2.1")
+def create(call: Call, req: dict[str, Any]) -> dict[str, Any]:
+    """A new task in status 'created' (its events can follow at once)."""
+    task_id = uuid.uuid4().hex
+    task_queries.create_task(
+        call.db, call.company_key, task_id=task_id, name=req["name"], task_type=req["type"],
+        project_key=_project_key(call, req.get("project")), user_id=call.identity.user_id,
+        comment=req.get("comment"), parent=req.get("parent"), tags=req.get("tags", []),
+        system_tags=req.get("system_tags", []), details=_sections(req))
+    return {"id": task_id}
+
+
+@endpoint("tasks.get_by_id", "2.1")
+def get_by_id(call: Call, req: dict[str, Any]) -> dict[str, Any]:
+    """The caller's task (another company's is 400/101), with its last_metrics."""
+    rows = task_queries.find_tasks(call.db, call.company_key, ids=[req["task"]])
+    if not rows:
+        raise errors.InvalidTaskId(ids=[req["task"]])
+    metrics = task_queries.last_metrics(call.db, [rows[0].key])
+    return {"task": task_document(rows[0], call.company_id, metrics.get(rows[0].key, {}))}
+
+
+@endpoint("tasks.get_all", "2.1")
+def get_all(call: Call, req: dict[str, Any]) -> dict[str, Any]:
+    """The caller's tasks matching the filters; last_metrics only when the projection asks for it.
+
+    The SDK polls this every few seconds with only_fields [status, status_message, id].
+    """
+    fields = req.get("only_fields")
+    rows = task_queries.find_tasks(
+        call.db, call.company_key, ids=req.get("id"), name=req.get("name"), project_ids=req.get("project"),
+        statuses=req.get("status"), types=req.get("type"), users=req.get("user"), parent=req.get("parent"),
+        tags=req.get("tags"), system_tags=req.get("system_tags"), order_by=req.get("order_by"),
+        page=req.get("page"), page_size=req.get("page_size"))
+    metrics = task_queries.last_metrics(call.db, [r.key for r in rows]) if wants(fields, "last_metrics") else None
+    return {"tasks": [only_fields(task_document(r, call.company_id, None if metrics is None else metrics.get(r.key, {})),
+                                  fields) for r in rows]}
+
+
+@endpoint("tasks.edit", "2.1")
+def edit(call: Call, req: dict[str, Any]) -> dict[str, Any]:
+    """Change fields of a 'created' task (any unpublished task with force); sections replace whole."""
+    row = task_queries.lock_one(call.db, call.company_key, req["task"])
+    if row.status == "published" or (row.status != "created" and not req.get("force")):
+        raise errors.InvalidTaskStatus("a task can be edited only in status created (or with force, unless "
+                                       "published)", task=row.id, status=row.status)
+    now = datetime.now(timezone.utc)
+    values: dict[str, Any] = {name: req[name] for name in EDITABLE if name in req}
+    fields = dict(values)
+    if "project" in req:
+        values["project_key"] = _project_key(call, req["project"])
+        fields["project"] = req["project"]
+    sections = _sections(req)
+    fields.update(sections)
+    values.update(last_change=now, last_update=now)
+    task_queries.update_task(call.db, row.key, values, sections)
+    return {"updated": 1, "fields": {**fields, "last_change": iso(now), "last_update": iso(now)}}
+
+
+def _change_status(call: Call, req: dict[str, Any], new_status: str) -> dict[str, Any]:
+    """Move the task to `new_status` if the state machine (or force) allows it; 400/110 otherwise."""
+    row = task_queries.lock_one(call.db, call.company_key, req["task"])
+    allowed = row.status == new_status or new_status in TRANSITIONS.get(row.status, set())
+    if row.status == "published" or not (allowed or req.get("force")):
+        raise errors.InvalidTaskStatus(f"cannot change status from {row.status} to {new_status}",
+                                       task=row.id, status=row.status)
+    now = datetime.now(timezone.utc)
+    values: dict[str, Any] = {"status": new_status, "status_changed": now, "last_update": now,
+                              "status_reason": req.get("status_reason"), "status_message": req.get("status_message")}
+    if new_status in STAMPS:
+        values[STAMPS[new_status]] = now
+    task_queries.update_task(call.db, row.key, values)
+    return {"updated": 1, "fields": {k: iso(v) if isinstance(v, datetime) else v for k, v in values.items()}}
+
+
+@endpoint("tasks.started", "2.1")
+def started(call: Call, req: dict[str, Any]) -> dict[str, Any]:
+    return {"started": 1, **_change_status(call, req, "in_progress")}
+
+
+@endpoint("tasks.stopped", "2.1")
+def stopped(call: Call, req: dict[str, Any]) -> dict[str, Any]:
+    return _change_status(call, req, "stopped")
+
+
+@endpoint("tasks.completed", "2.1")
+def completed(call: Call, req: dict[str, Any]) -> dict[str, Any]:
+    return _change_status(call, req, "completed")
+
+
+@endpoint("tasks.publish", "2.1")
+def publish(call: Call, req: dict[str, Any]) -> dict[str, Any]:
+    """Publish: the task becomes locked (events.add refuses it unless allow_locked)."""
+    return _change_status(call, req, "published")
+
+
+@endpoint("tasks.ping", "2.1")
+def ping(call: Call, req: dict[str, Any]) -> dict[str, Any]:
+    row = task_queries.lock_one(call.db, call.company_key, req["task"])
+    task_queries.update_task(call.db, row.key, {"last_update": datetime.now(timezone.utc)})
+    return {}

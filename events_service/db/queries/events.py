@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, Sequence
 
 from sqlalchemy import text
@@ -24,6 +25,7 @@ EVENT_TYPES = tuple(SOURCES)
 COMMON = "ts, id, iter, worker, received, series_key, extra"
 
 
+@lru_cache(maxsize=4096)  # a page's events mostly share a few ingestion times
 def iso_ms(epoch_ms: int) -> str:
     """Epoch ms as ClearML's @timestamp text: YYYY-MM-DDTHH:MM:SS.mmmZ (UTC)."""
     moment = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)

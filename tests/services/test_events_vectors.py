@@ -1,4 +1,4 @@
-"""Vector analytics: get_vector_metrics_and_variants (an array, as the schema says) and vector_metrics_iter_histogram."""
+"""Vector analytics: get_vector_metrics_and_variants (an array, as the schema types it) and its histogram."""
 from __future__ import annotations
 
 import pytest

@@ -97,7 +97,7 @@ def maintain_buckets(session: Session, company_key: int, inserted: Iterable[tupl
         rows = [r for r in rows if (r[0], r[1] // base) not in dirty]
     touched: set[tuple[int, int]] = set(dirty)
     if rows:
-        touched.update((r[0], r[1]) for r in session.execute(text(f"""
+        added = session.execute(text(f"""
             INSERT INTO scalar_buckets AS b (company_key, series_key, width, bucket, value_count, value_sum,
                                              min_value, max_value, min_iter, max_iter)
             SELECT :ck, s, {base}, {_floor_div('i', str(base))}, count(*), sum(v), min(v), max(v), min(i), max(i)
@@ -105,11 +105,12 @@ def maintain_buckets(session: Session, company_key: int, inserted: Iterable[tupl
             GROUP BY s, {_floor_div('i', str(base))}
             ON CONFLICT (series_key, width, bucket) DO UPDATE SET
                 value_count = b.value_count + EXCLUDED.value_count, value_sum = b.value_sum + EXCLUDED.value_sum,
-                min_value = LEAST(b.min_value, EXCLUDED.min_value), max_value = GREATEST(b.max_value, EXCLUDED.max_value),
+                min_value = LEAST(b.min_value, EXCLUDED.min_value),
+                max_value = GREATEST(b.max_value, EXCLUDED.max_value),
                 min_iter = LEAST(b.min_iter, EXCLUDED.min_iter), max_iter = GREATEST(b.max_iter, EXCLUDED.max_iter)
             RETURNING series_key, bucket"""),
-            {"ck": company_key, "s": [r[0] for r in rows], "i": [r[1] for r in rows],
-             "v": [r[2] for r in rows]}).all())
+            {"ck": company_key, "s": [r[0] for r in rows], "i": [r[1] for r in rows], "v": [r[2] for r in rows]})
+        touched.update((r[0], r[1]) for r in added)
     if dirty:
         _refresh_from_points(session, company_key, sorted(dirty))
     for width in WIDTHS[1:]:
@@ -282,7 +283,8 @@ def _stored_buckets(session: Session, keys: list[int], widths: list[int]) -> dic
 
 def _iter_points(session: Session, keys: list[int]) -> dict[int, Curve]:
     """Every point of the series, by iteration (a series has at most one point per iteration)."""
-    rows = _fetch_binary(session,
+    rows = _fetch_binary(
+        session,
         "SELECT series_key, array_agg(iter ORDER BY iter), array_agg(value ORDER BY iter) FROM scalar_events "
         f"WHERE series_key = ANY(%(keys)s) AND iter IS NOT NULL AND iter <> {SINGLE_VALUE_ITER} "
         "AND value IS NOT NULL GROUP BY series_key", {"keys": keys})
@@ -370,7 +372,7 @@ def latest_values(session: Session, task_key: int) -> list[tuple[str, str, float
                      AND e.value IS NOT NULL LIMIT 100)) u
                 ORDER BY iter DESC NULLS LAST LIMIT 100) last_100) l
         WHERE s.task_key = :tk AND s.event_type = '{SCALAR}' AND s.event_count > 0 AND l.mean IS NOT NULL"""),
-        {"tk": task_key})
+                           {"tk": task_key})
     return sorted(((r[0], r[1], r[2], r[3]) for r in rows), key=lambda r: (r[0], r[1]))
 
 

@@ -151,8 +151,8 @@ def get_scalar_metric_data(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     after = tuple(position.after) if position.after else None
     rows = scalar_queries.page_by_iter(call.db, [s.key for s in series], after, position.size)
     names = {s.key: (s.metric, s.variant) for s in series}
-    documents = [event_queries.to_document(SCALAR, row, task.id, names) for row in rows]
-    last = [rows[-1].iter, rows[-1].series_key] if rows else None
+    documents = scalar_queries.scalar_documents(rows, task.id, names)
+    last = [rows[-1][1], rows[-1][4]] if rows else None  # (iter, series_key) of the last event
     return {"events": documents, "returned": len(documents), "total": total,
             "scroll_id": paging.next_token(call, position, bind=bind, after=last, total=total)}
 

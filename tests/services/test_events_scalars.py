@@ -505,3 +505,16 @@ def test_task_metrics_bad_input(api, task_id, body, code):
     api.add_batch([scalar(task_id, 1)])
     body = {k: ([task_id if t == "T" else t for t in v] if isinstance(v, list) else v) for k, v in body.items()}
     assert api.error("events.get_task_metrics", **body)[:2] == code
+
+
+def test_metric_data_documents_equal_get_task_events_documents(api, task_id):
+    no_value = scalar(task_id, 4, variant="b")
+    del no_value["value"]
+    api.add_batch([scalar(task_id, 1, value=-0.0, custom_field={"a": [1, 2]}), scalar(task_id, None, value=2.5),
+                   no_value, scalar(task_id, 3, variant="b", value=0.1, worker="w1")])
+    by_metric = api.call("events.get_scalar_metric_data", task=task_id, metric="loss")["events"]
+    by_time = api.call("events.get_task_events", task=task_id)["events"]
+    key = lambda e: (e.get("iter", -1), e["variant"])  # noqa: E731
+    assert sorted(by_metric, key=key) == sorted(by_time, key=key)
+    assert [list(e) for e in sorted(by_metric, key=key)] == [list(e) for e in sorted(by_time, key=key)]
+    assert any(e.get("custom_field") == {"a": [1, 2]} for e in by_metric)

@@ -37,6 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "VALIDATE_RESPONSES": False,
     # Put the traceback of unexpected errors into meta.error_stack.
     "RETURN_STACK": False,
+    # Most tasks one multi_task_scalar_metrics_iter_histogram call may compare (more: 400/12).
+    "MAX_TASKS_PER_MULTI_TASK_CALL": 100,
     # Database connections kept per worker process.
     "POOL_SIZE": 5,
 }

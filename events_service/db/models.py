@@ -9,12 +9,14 @@ Layout (reasons and measurements in migrations/versions/0001_initial.py and the 
   *_events           one TimescaleDB hypertable per event type, partitioned by the event's own
                      time (epoch ms, 7-day chunks). No foreign keys (a per-row trigger would halve
                      COPY speed); the ingest code checks tasks and series itself.
+  scalar_buckets     per-series pre-aggregates of scalar values by iteration (0003; design in
+                     events_service/db/queries/scalars.py), removed with their series (CASCADE).
 """
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger, Boolean, Column, DateTime, Double, ForeignKey, Index, Integer, MetaData, Sequence, Table,
-    Text, UniqueConstraint, func, text,
+    BigInteger, Boolean, Column, DateTime, Double, ForeignKey, Index, Integer, MetaData, PrimaryKeyConstraint,
+    Sequence, SmallInteger, Table, Text, UniqueConstraint, func, text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
@@ -148,6 +150,23 @@ Index(None, image_events.c.series_key, image_events.c.iter)
 plot_events = _event_table("plot_events", Column("plot_str", Text))
 Index(None, plot_events.c.series_key, plot_events.c.iter)
 log_events = _event_table("log_events", Column("level", Text), Column("msg", Text))
+
+# Pre-aggregates of scalar values: one row per (series, width, bucket index = floor(iter / width)),
+# over the points a histogram may show (a value, an iteration, not the single-value iteration).
+scalar_buckets = Table(
+    "scalar_buckets", metadata,
+    Column("company_key", Integer, nullable=False),
+    Column("series_key", BigInteger, ForeignKey("series.key", ondelete="CASCADE"), nullable=False),
+    Column("width", SmallInteger, nullable=False),
+    Column("bucket", BigInteger, nullable=False),
+    Column("value_count", Integer, nullable=False),
+    Column("value_sum", Double, nullable=False),
+    Column("min_value", Double, nullable=False),
+    Column("max_value", Double, nullable=False),
+    Column("min_iter", BigInteger, nullable=False),
+    Column("max_iter", BigInteger, nullable=False),
+    PrimaryKeyConstraint("series_key", "width", "bucket"),
+)
 
 EVENT_TABLES = {
     "training_stats_scalar": scalar_events,

@@ -1,6 +1,7 @@
 """Endpoint handlers, one module per schema service (explicit list, no directory globbing)."""
 MODULES = (
     "events_service.services.events",
+    "events_service.services.scalars",
     "events_service.services.logs",
     "events_service.services.plots",
     "events_service.services.debug_images",

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from events_service.db.queries import scalars as scalar_queries
 from events_service.normalize import MONITOR_METRICS, Event
 from events_service import jsonutil
 
@@ -142,16 +143,20 @@ def store(session: Session, company_key: int, events: list[Event], received_ms: 
     raw = session.connection().connection.driver_connection
     for event_type, items in by_type.items():
         table, payload_cols = TABLES[event_type]
+        twins: list[Any] = []  # stored rows replaced by re-sent events (for the scalar pre-aggregates)
         if event_type == "log":
             rows = _dedupe_logs(session, items)
         else:
-            rows = _dedupe_metric_events(session, table, event_type, items, stats, result)
+            rows = _dedupe_metric_events(session, table, event_type, items, stats, result, twins)
         columns = ("company_key", "task_key", "series_key", "ts", "iter", "worker", "received") \
             + payload_cols + ("extra",)
         with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for task, ser, e in rows:
                 copy.write_row((company_key, task.key, ser.key, e.ts, e.iter, e.worker, received_ms, *e.payload,
                                 None if e.extra is None else jsonutil.dumps(e.extra).decode()))
+        if event_type == "training_stats_scalar":  # pre-aggregates: see db/queries/scalars.py
+            scalar_queries.maintain_buckets(session, company_key,
+                                            ((ser.key, e.iter, e.payload[0]) for _, ser, e in rows), twins)
         result.added += len(items)  # twins dropped or replaced were still acknowledged
         _collect_stats(stats, rows, event_type)
 
@@ -162,7 +167,7 @@ def store(session: Session, company_key: int, events: list[Event], received_ms: 
 
 def _dedupe_metric_events(session: Session, table: str, event_type: str,
                           items: list[tuple[TaskRef, SeriesRef, Event]], stats: dict[int, dict[str, Any]],
-                          result: StoreResult) -> list[tuple[TaskRef, SeriesRef, Event]]:
+                          result: StoreResult, twins: list[Any]) -> list[tuple[TaskRef, SeriesRef, Event]]:
     """Keep the last of repeated keys in the batch; delete stored twins of keys that may exist."""
     with_key = event_type == "training_debug_image"
     latest: dict[tuple, tuple[TaskRef, SeriesRef, Event]] = {}
@@ -176,6 +181,7 @@ def _dedupe_metric_events(session: Session, table: str, event_type: str,
     ]
     if candidates:
         deleted = _delete_twins(session, table, candidates, with_key)
+        twins.extend(deleted)
         result.replaced += len(deleted)
         for row in deleted:
             stats.setdefault(row.series_key, {}).setdefault("deleted", 0)

@@ -1,0 +1,249 @@
+"""bench/queries.py: scalar analytics through a real gunicorn, against plain SQL over the same points.
+
+Data: one task with SERIES scalar series (metric0..metric9, variant "value") x POINTS iterations
+(default 10 x 100,000 = 1,000,000 points), values with negatives and zeros. It is ingested over
+HTTP (events.add_batch, 1,000 json-lines events a request, one writer: what the clearml SDK
+sends) into a real gunicorn - the real code path, pre-aggregates included. The same number of
+points is first ingested into a throw-away task by a gunicorn whose pre-aggregate maintenance is
+switched off (bench/_noagg_wsgi.py, bench only), so the cost of keeping the pre-aggregates shows
+as "ingest rate without / with pre-aggregates"; that task is deleted before measuring.
+
+Figures (median of --repeat runs, client time = request sent to response body read):
+  * scalar_metrics_iter_histogram samples=1000 vs the scan lower bound (one SQL aggregate that
+    reads every point of the task, no rows transferred);
+  * samples=10000, with its split: database + row decoding vs JSON encoding (measured in-process
+    on the same handler), the rest being HTTP/WSGI;
+  * get_task_latest_scalar_values;
+  * get_scalar_metric_data paging through one whole series (batch_size 10000, the client stops
+    when it has `total` events and decodes every page) vs a plain SQL fetch of that series' rows
+    into Python.
+
+    .venv/bin/python bench/queries.py                     # 10 x 100,000 points
+    .venv/bin/python bench/queries.py --points 2000       # small scale
+  Database: --database-url, else $EVENTS_BENCH_DATABASE_URL, else events_bench on the local
+  cluster (port $EVENTS_PG_PORT, default 55432). The database is dropped and re-created.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import orjson
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from alembic import command  # noqa: E402
+from alembic.config import Config  # noqa: E402
+from sqlalchemy import create_engine  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from events_service import config as app_config  # noqa: E402
+from events_service.api.call import Call  # noqa: E402
+from events_service.services import scalars as scalar_handlers  # noqa: E402
+
+SECRET = "bench-secret"
+T0 = 1_790_000_000_000
+
+
+def database_url(arg: str | None) -> str:
+    return arg or os.environ.get("EVENTS_BENCH_DATABASE_URL") or \
+        f"postgresql+psycopg://postgres@127.0.0.1:{os.environ.get('EVENTS_PG_PORT', '55432')}/events_bench"
+
+
+def dsn(url: str, database: str | None = None) -> str:
+    u = make_url(url)
+    return u.set(drivername="postgresql", database=database or u.database).render_as_string(hide_password=False)
+
+
+def fresh_database(url: str) -> None:
+    name = make_url(url).database
+    with psycopg.connect(dsn(url, "postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    cfg = Config(str(ROOT / "migrations" / "alembic.ini"))
+    cfg.attributes["url"] = url
+    cfg.attributes["configure_logger"] = False
+    command.upgrade(cfg, "head")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def gunicorn(url: str, app: str = "wsgi:app", workers: int = 2):
+    """gunicorn on a free loopback port (as tests/conftest.py starts one); yields its base URL."""
+    port = free_port()
+    env = dict(os.environ, EVENTS_DATABASE_URL=url, EVENTS_SECRET_KEY=SECRET,
+               PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "bench")]))
+    log_path = ROOT / ".tmp" / "bench-queries-gunicorn.log"
+    log_path.parent.mkdir(exist_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers",
+                                 str(workers), app], cwd=ROOT, env=env, stdout=log, stderr=log)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.time() + 30
+            while True:
+                try:
+                    requests.options(f"{base}/events.add", timeout=2)
+                    break
+                except requests.RequestException:
+                    if proc.poll() is not None or time.time() > deadline:
+                        raise RuntimeError(f"gunicorn did not start; see {log_path}")
+                    time.sleep(0.2)
+            yield base
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+
+
+def batches(task: str, series: int, points: int, size: int = 1000) -> list[bytes]:
+    """Iteration-major json-lines bodies (all series of iteration i, then i+1), as training reports."""
+    lines = [orjson.dumps({"timestamp": T0 + i * 10, "type": "training_stats_scalar", "task": task, "iter": i,
+                           "metric": f"metric{m}", "variant": "value", "value": ((i * 7 + m) % 2001 - 1000) / 8})
+             for i in range(points) for m in range(series)]
+    return [b"\n".join(lines[k:k + size]) for k in range(0, len(lines), size)]
+
+
+def ingest(base: str, bodies: list[bytes]) -> float:
+    """Post every body with one writer; events per second."""
+    events = sum(body.count(b"\n") + 1 for body in bodies)
+    with requests.Session() as http:
+        start = time.perf_counter()
+        for body in bodies:
+            r = http.post(f"{base}/v2.1/events.add_batch", data=body,
+                          headers={"Content-Type": "application/json-lines"})
+            if r.status_code != 200 or r.json()["data"]["errors"]:
+                raise SystemExit(f"add_batch failed: {r.text[:300]}")
+        return events / (time.perf_counter() - start)
+
+
+def median_ms(fn, repeat: int) -> float:
+    fn()  # warm-up (connections, plans, caches)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--points", type=int, default=100_000, help="iterations per series")
+    parser.add_argument("--series", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--database-url")
+    args = parser.parse_args()
+    url = database_url(args.database_url)
+    total = args.points * args.series
+    print(f"database {make_url(url).database}: {args.series} series x {args.points:,} iterations = {total:,} points")
+    fresh_database(url)
+
+    throwaway, task = f"noagg-{uuid.uuid4().hex}", f"bench-{uuid.uuid4().hex}"
+    with gunicorn(url, "_noagg_wsgi:app") as base:
+        rate_without = ingest(base, batches(throwaway, args.series, args.points))
+    with psycopg.connect(dsn(url), autocommit=True) as conn:  # what delete_for_task does
+        with conn.transaction():
+            conn.execute("DELETE FROM scalar_events WHERE task_key = (SELECT key FROM tasks WHERE id = %s)",
+                         (throwaway,))
+            conn.execute("DELETE FROM tasks WHERE id = %s", (throwaway,))
+        conn.execute("VACUUM ANALYZE")  # the measured run should not pay for the throw-away task's dead rows
+    with gunicorn(url) as base:
+        rate_with = ingest(base, batches(task, args.series, args.points))
+    print(f"ingest over HTTP (add_batch, 1000 events/request, 1 writer): "
+          f"{rate_without:,.0f} events/s without pre-aggregates, {rate_with:,.0f} events/s with "
+          f"({(1 - rate_with / rate_without) * 100:+.0f}% cost)")
+
+    with psycopg.connect(dsn(url), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+        task_key = conn.execute("SELECT key FROM tasks WHERE id = %s", (task,)).fetchone()[0]
+        series_key = conn.execute("SELECT key FROM series WHERE task_key = %s AND metric = 'metric0'",
+                                  (task_key,)).fetchone()[0]
+        buckets = conn.execute("SELECT count(*) FROM scalar_buckets").fetchone()[0]
+        print(f"pre-aggregate rows: {buckets:,} ({buckets / total:.3f} per point)")
+
+        def scan():
+            conn.execute("SELECT series_key, count(*), avg(value), min(value), max(value) FROM scalar_events "
+                         "WHERE task_key = %s GROUP BY series_key", (task_key,)).fetchall()
+
+        def fetch_series():
+            conn.execute("SELECT ts, id, iter, worker, received, series_key, extra, value FROM scalar_events "
+                         "WHERE series_key = %s ORDER BY iter DESC", (series_key,)).fetchall()
+
+        scan_ms = median_ms(scan, args.repeat)
+        fetch_ms = median_ms(fetch_series, args.repeat)
+
+    with gunicorn(url) as base, requests.Session() as http:
+        def call(name, **body):
+            r = http.post(f"{base}/v2.1/{name}", data=orjson.dumps(body), headers={"Content-Type": "application/json"})
+            r.raise_for_status()
+            return r.content
+
+        def hist(samples):
+            return lambda: call("events.scalar_metrics_iter_histogram", task=task, samples=samples)
+
+        def page_series():
+            scroll, seen = None, 0
+            while True:
+                body = {"task": task, "metric": "metric0", "batch_size": 10000}
+                if scroll:
+                    body["scroll_id"] = scroll
+                data = orjson.loads(call("events.get_scalar_metric_data", **body))["data"]
+                seen += data["returned"]
+                scroll = data["scroll_id"]
+                if seen >= data["total"] or not data["returned"]:  # a client stops at `total`
+                    assert seen == args.points, seen
+                    return
+
+        points_1000 = sum(len(v["value"]["x"]) for v in orjson.loads(hist(1000)())["data"].values())
+        h1000 = median_ms(hist(1000), args.repeat)
+        h10000 = median_ms(hist(10000), args.repeat)
+        latest = median_ms(lambda: call("events.get_task_latest_scalar_values", task=task), args.repeat)
+        paging = median_ms(page_series, args.repeat)
+
+    db_ms, json_ms = split_db_json(url, task, 10000, args.repeat)
+    print(f"scan lower bound (SQL aggregate over every point of the task): {scan_ms:8.1f} ms")
+    print(f"scalar_metrics_iter_histogram samples=1000  ({points_1000:,} points): {h1000:8.1f} ms  "
+          f"({scan_ms / h1000:.1f}x faster than the scan)")
+    print(f"scalar_metrics_iter_histogram samples=10000:                  {h10000:8.1f} ms  "
+          f"(in-process: database + rows {db_ms:.1f} ms, JSON encoding {json_ms:.1f} ms, "
+          f"rest HTTP/WSGI/client)")
+    print(f"get_task_latest_scalar_values:                                {latest:8.1f} ms")
+    print(f"get_scalar_metric_data, one whole series (batch_size 10000):  {paging:8.1f} ms  "
+          f"vs plain SQL fetch of the series {fetch_ms:.1f} ms ({paging / fetch_ms:.2f}x)")
+
+
+def split_db_json(url: str, task: str, samples: int, repeat: int) -> tuple[float, float]:
+    """The histogram handler in-process on a plain session: (handler ms, orjson ms), medians."""
+    config = app_config.load({"DATABASE_URL": url, "SECRET_KEY": SECRET})
+    engine = create_engine(url)
+    with Session(bind=engine) as session:
+        company_key = session.connection().exec_driver_sql("SELECT key FROM companies LIMIT 1").scalar_one()
+        call = Call(id="bench", trx="bench", name="events.scalar_metrics_iter_histogram", config=config,
+                    session=session, company_key=company_key)
+        request = {"task": task, "samples": samples}
+        result = scalar_handlers.scalar_metrics_iter_histogram(call, request)
+        db_ms = median_ms(lambda: scalar_handlers.scalar_metrics_iter_histogram(call, request), repeat)
+        json_ms = median_ms(lambda: orjson.dumps({"meta": {}, "data": result}), repeat)
+    engine.dispose()
+    return db_ms, json_ms
+
+
+if __name__ == "__main__":
+    main()

@@ -24,27 +24,31 @@ from common import bench_database_url, fresh_database, gunicorn, libpq_dsn, logi
 METRICS = 10
 
 
-def make_batches(task: str, events: int, batch: int) -> list[bytes]:
-    """Iteration-major order (all metrics of iteration i, then i+1), as a training loop reports."""
+def make_batches(task: str, events: int, batch: int, writers: int) -> list[list[bytes]]:
+    """Per group of series, its batches. One writer: one group, iteration-major (all metrics of
+    iteration i, then i+1, as a training loop reports). Several: one group per series."""
     iterations = events // METRICS
-    lines = []
+    groups: list[list[bytes]] = [[] for _ in range(1 if writers == 1 else METRICS)]
     for i in range(iterations):
         for m in range(METRICS):
-            lines.append(orjson.dumps({
+            groups[0 if writers == 1 else m].append(orjson.dumps({
                 "timestamp": 1_790_000_000_000 + i * 10, "type": "training_stats_scalar", "task": task,
                 "iter": i, "metric": f"metric{m}", "variant": "value", "value": i * 0.001 + m,
                 "method": "get"}))
-    return [b"\n".join(lines[k:k + batch]) for k in range(0, len(lines), batch)]
+    return [[b"\n".join(lines[k:k + batch]) for k in range(0, len(lines), batch)] for lines in groups]
 
 
-def post_all(base: str, batches: list[bytes], writers: int, auth: dict[str, str]) -> float:
-    """Send the batches with `writers` threads (writer w sends batches w, w+writers, ...); seconds."""
+def post_all(base: str, batches: list[list[bytes]], writers: int, auth: dict[str, str]) -> float:
+    """Send the batches with `writers` threads; seconds. `batches[s]` are series s's batches in
+    iteration order, and writer w sends the series w, w+writers, ...: several processes of one
+    training job report different metrics, each in order (a series written by two writers at
+    once would make every batch a possible re-send to check)."""
     failures = []
 
     def writer(index: int) -> None:
         with requests.Session() as http:
             http.headers.update(auth)
-            for body in batches[index::writers]:
+            for body in [b for series in batches[index::writers] for b in series]:
                 r = http.get(f"{base}/v2.9/events.add_batch", data=body,
                              headers={"Content-Type": "application/json-lines"})
                 if r.status_code != 200 or r.json()["data"]["errors"]:
@@ -101,7 +105,7 @@ def main() -> None:
     with gunicorn(url, workers=args.workers) as (base, _):
         auth = login(base, credentials)
         for writers in (int(w) for w in args.writers.split(",")):
-            batches = make_batches(uuid.uuid4().hex, args.events, args.batch)
+            batches = make_batches(uuid.uuid4().hex, args.events, args.batch, writers)
             seconds = post_all(base, batches, writers, auth)
             results[writers] = args.events / seconds
             print(f"HTTP add_batch, {writers} writer(s): {seconds:7.2f} s  {results[writers]:>10,.0f} events/s")

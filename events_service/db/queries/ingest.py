@@ -1,9 +1,12 @@
 """Storing events: task registration and locking, series, de-duplication, COPY, statistics.
 
 One call per request, inside the request's transaction, so a batch is stored whole or not at all.
-Concurrency: the rows of the batch's tasks are locked (FOR UPDATE, in key order) before anything
-is read, so two batches for one task never interleave their de-duplication; batches for different
-tasks run in parallel.
+Concurrency: before a batch reads a series' statistics it takes a transaction advisory lock per
+series (in key order), so two batches writing one series never interleave their
+de-duplication; batches writing other series, of the same task or not, run in parallel. The
+task rows are held FOR KEY SHARE (delete_for_task's FOR UPDATE waits for them) and updated
+last, so writers of one task queue only for that final row update. The lock order (series,
+then tasks, each sorted) is the same in every batch: no deadlock.
 """
 from __future__ import annotations
 
@@ -56,27 +59,33 @@ class StoreResult:
 
 
 def lock_tasks(session: Session, company_key: int, task_ids: Iterable[str]) -> dict[str, TaskRef]:
-    """Register unknown tasks, then lock the company's rows; ids owned by another company are absent."""
+    """Register unknown tasks, then share-lock the company's rows (no delete meanwhile); ids owned
+    by another company are absent."""
     ids = sorted(set(task_ids))
     session.execute(
         text("INSERT INTO tasks (company_key, id, name) SELECT :ck, t, t FROM unnest(CAST(:ids AS text[])) t "
              "ORDER BY t ON CONFLICT (id) DO NOTHING"),
         {"ck": company_key, "ids": ids})
     rows = session.execute(
-        text("SELECT key, id, status FROM tasks WHERE company_key = :ck AND id = ANY(:ids) ORDER BY key FOR UPDATE"),
+        text("SELECT key, id, status FROM tasks WHERE company_key = :ck AND id = ANY(:ids) ORDER BY key FOR KEY SHARE"),
         {"ck": company_key, "ids": ids})
     return {r.id: TaskRef(r.key, r.id, r.status) for r in rows}
 
 
 def _series(session: Session, company_key: int, wanted: set[tuple[int, str, str, str]]
             ) -> dict[tuple[int, str, str, str], SeriesRef]:
-    """The series of (task_key, type, metric, variant), created when new."""
+    """The series of (task_key, type, metric, variant), created when new, locked for this
+    transaction, and their statistics as the previous writer committed them."""
     cols = list(zip(*sorted(wanted)))
     params = {"ck": company_key, "t": list(cols[0]), "y": list(cols[1]), "m": list(cols[2]), "v": list(cols[3])}
     unnest = "unnest(CAST(:t AS bigint[]), CAST(:y AS text[]), CAST(:m AS text[]), CAST(:v AS text[]))"
     session.execute(text(
         f"INSERT INTO series (company_key, task_key, event_type, metric, variant) SELECT :ck, * FROM {unnest} "
         "ON CONFLICT DO NOTHING"), params)
+    session.execute(text(
+        "SELECT pg_advisory_xact_lock(s.key) FROM (SELECT s.key FROM series s "
+        f"JOIN {unnest} AS w(task_key, event_type, metric, variant) USING (task_key, event_type, metric, variant) "
+        "ORDER BY s.key) s"), params).all()
     rows = session.execute(text(
         "SELECT s.key, s.task_key, s.event_type, s.metric, s.variant, s.max_iter, s.max_ts, s.has_null_iter "
         f"FROM series s JOIN {unnest} AS w(task_key, event_type, metric, variant) "

@@ -91,33 +91,21 @@ def _eligible(_series_key: int, iteration: int | None, value: float | None) -> b
 def maintain_buckets(session: Session, company_key: int, inserted: Iterable[tuple[int, int | None, float | None]],
                      replaced: Iterable[Any]) -> None:
     """Bring scalar_buckets in step with a batch: `inserted` (series_key, iter, value) were just
-    written, `replaced` rows (series_key, iter, value) were deleted as twins of new events."""
+    written, `replaced` rows (series_key, iter, value) were deleted as twins of new events.
+
+    Every finest bucket the batch touched is recomputed from its raw points (at most `base`
+    of them, one index range scan each), then every coarser bucket above it from its children.
+    Recomputing instead of adding keeps the buckets exact whatever the batch replaced, and
+    sends PostgreSQL one (series, bucket) pair per touched bucket instead of every point
+    (dumping 1,000-element parameter arrays cost more than the whole recomputation).
+    """
     base = WIDTHS[0]
-    dirty = {(r.series_key, r.iter // base) for r in replaced if _eligible(r.series_key, r.iter, r.value)}
-    rows = [r for r in inserted if _eligible(*r)]
-    if dirty:
-        rows = [r for r in rows if (r[0], r[1] // base) not in dirty]
-    touched: set[tuple[int, int]] = set(dirty)
-    if rows:
-        added = session.execute(text(f"""
-            INSERT INTO scalar_buckets AS b (company_key, series_key, width, bucket, value_count, value_sum,
-                                             min_value, max_value, min_iter, max_iter)
-            SELECT :ck, s, {base}, {_floor_div('i', str(base))}, count(*), sum(v), min(v), max(v), min(i), max(i)
-            FROM unnest(CAST(:s AS bigint[]), CAST(:i AS bigint[]), CAST(:v AS float8[])) AS u(s, i, v)
-            GROUP BY s, {_floor_div('i', str(base))}
-            ON CONFLICT (series_key, width, bucket) DO UPDATE SET
-                value_count = b.value_count + EXCLUDED.value_count, value_sum = b.value_sum + EXCLUDED.value_sum,
-                min_value = LEAST(b.min_value, EXCLUDED.min_value),
-                max_value = GREATEST(b.max_value, EXCLUDED.max_value),
-                min_iter = LEAST(b.min_iter, EXCLUDED.min_iter), max_iter = GREATEST(b.max_iter, EXCLUDED.max_iter)
-            RETURNING series_key, bucket"""),
-            {"ck": company_key, "s": [r[0] for r in rows], "i": [r[1] for r in rows], "v": [r[2] for r in rows]})
-        touched.update((r[0], r[1]) for r in added)
-    if dirty:
-        _refresh_from_points(session, company_key, sorted(dirty))
+    touched = {(r.series_key, r.iter // base) for r in replaced if _eligible(r.series_key, r.iter, r.value)}
+    touched.update((s, i // base) for s, i, v in inserted if _eligible(s, i, v))
+    if not touched:
+        return
+    _refresh_from_points(session, company_key, sorted(touched))
     for width in WIDTHS[1:]:
-        if not touched:
-            break
         touched = {(s, k // 10) for s, k in touched}
         _refresh_from_children(session, company_key, width, sorted(touched))
 
@@ -134,12 +122,13 @@ def _refresh_from_points(session: Session, company_key: int, buckets: list[tuple
     session.execute(text(f"""
         WITH p AS (SELECT * FROM unnest(CAST(:s AS bigint[]), CAST(:k AS bigint[]), CAST(:lo AS bigint[]),
                                         CAST(:hi AS bigint[])) AS p(series_key, bucket, lo, hi)),
-        agg AS (
-            SELECT p.series_key, p.bucket, count(e.value) AS n, sum(e.value) AS total, min(e.value) AS low,
-                   max(e.value) AS high, min(e.iter) AS first, max(e.iter) AS last
-            FROM p LEFT JOIN scalar_events e ON e.series_key = p.series_key AND e.iter BETWEEN p.lo AND p.hi
-                AND e.iter <> {SINGLE_VALUE_ITER} AND e.value IS NOT NULL
-            GROUP BY p.series_key, p.bucket),
+        agg AS (  -- LATERAL: one index range scan per bucket, never a join planned as a full scan
+            SELECT p.series_key, p.bucket, e.*
+            FROM p CROSS JOIN LATERAL (
+                SELECT count(value) AS n, sum(value) AS total, min(value) AS low, max(value) AS high,
+                       min(iter) AS first, max(iter) AS last
+                FROM scalar_events WHERE series_key = p.series_key AND iter BETWEEN p.lo AND p.hi
+                    AND iter <> {SINGLE_VALUE_ITER} AND value IS NOT NULL) e),
         gone AS (DELETE FROM scalar_buckets b USING agg WHERE agg.n = 0 AND b.series_key = agg.series_key
                  AND b.width = {base} AND b.bucket = agg.bucket)
         INSERT INTO scalar_buckets (company_key, series_key, width, bucket, value_count, value_sum, min_value,
@@ -155,13 +144,13 @@ def _refresh_from_children(session: Session, company_key: int, width: int, bucke
     """Recompute buckets of `width` from their width/10 children; delete those left empty."""
     session.execute(text(f"""
         WITH p AS (SELECT * FROM unnest(CAST(:s AS bigint[]), CAST(:k AS bigint[])) AS p(series_key, bucket)),
-        agg AS (
-            SELECT p.series_key, p.bucket, sum(c.value_count) AS n, sum(c.value_sum) AS total,
-                   min(c.min_value) AS low, max(c.max_value) AS high, min(c.min_iter) AS first,
-                   max(c.max_iter) AS last
-            FROM p LEFT JOIN scalar_buckets c ON c.series_key = p.series_key AND c.width = {width // 10}
-                AND c.bucket BETWEEN p.bucket * 10 AND p.bucket * 10 + 9
-            GROUP BY p.series_key, p.bucket),
+        agg AS (  -- LATERAL: one index probe per parent (a join here was planned as a full scan)
+            SELECT p.series_key, p.bucket, c.*
+            FROM p CROSS JOIN LATERAL (
+                SELECT sum(value_count) AS n, sum(value_sum) AS total, min(min_value) AS low,
+                       max(max_value) AS high, min(min_iter) AS first, max(max_iter) AS last
+                FROM scalar_buckets WHERE series_key = p.series_key AND width = {width // 10}
+                    AND bucket BETWEEN p.bucket * 10 AND p.bucket * 10 + 9) c),
         gone AS (DELETE FROM scalar_buckets b USING agg WHERE agg.n IS NULL AND b.series_key = agg.series_key
                  AND b.width = {width} AND b.bucket = agg.bucket)
         INSERT INTO scalar_buckets (company_key, series_key, width, bucket, value_count, value_sum, min_value,

@@ -43,8 +43,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from alembic import command  # noqa: E402
-from alembic.config import Config  # noqa: E402
+from common import fresh_database, libpq_dsn, login  # noqa: E402
 from sqlalchemy import create_engine  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
@@ -57,25 +56,16 @@ SECRET = "bench-secret"
 T0 = 1_790_000_000_000
 
 
+CREDENTIALS: list[str] = []  # (access key, secret key) of the bench database
+
+
 def database_url(arg: str | None) -> str:
     return arg or os.environ.get("EVENTS_BENCH_DATABASE_URL") or \
         f"postgresql+psycopg://postgres@127.0.0.1:{os.environ.get('EVENTS_PG_PORT', '55432')}/events_bench"
 
 
 def dsn(url: str, database: str | None = None) -> str:
-    u = make_url(url)
-    return u.set(drivername="postgresql", database=database or u.database).render_as_string(hide_password=False)
-
-
-def fresh_database(url: str) -> None:
-    name = make_url(url).database
-    with psycopg.connect(dsn(url, "postgres"), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    cfg = Config(str(ROOT / "migrations" / "alembic.ini"))
-    cfg.attributes["url"] = url
-    cfg.attributes["configure_logger"] = False
-    command.upgrade(cfg, "head")
+    return libpq_dsn(url, database)
 
 
 def free_port() -> int:
@@ -124,6 +114,7 @@ def ingest(base: str, bodies: list[bytes]) -> float:
     """Post every body with one writer; events per second."""
     events = sum(body.count(b"\n") + 1 for body in bodies)
     with requests.Session() as http:
+        http.headers.update(login(base, tuple(CREDENTIALS)))
         start = time.perf_counter()
         for body in bodies:
             r = http.post(f"{base}/v2.1/events.add_batch", data=body,
@@ -153,7 +144,7 @@ def main() -> None:
     url = database_url(args.database_url)
     total = args.points * args.series
     print(f"database {make_url(url).database}: {args.series} series x {args.points:,} iterations = {total:,} points")
-    fresh_database(url)
+    CREDENTIALS[:] = fresh_database(url)
 
     throwaway, task = f"noagg-{uuid.uuid4().hex}", f"bench-{uuid.uuid4().hex}"
     with gunicorn(url, "_noagg_wsgi:app") as base:
@@ -190,6 +181,8 @@ def main() -> None:
         fetch_ms = median_ms(fetch_series, args.repeat)
 
     with gunicorn(url) as base, requests.Session() as http:
+        http.headers.update(login(base, tuple(CREDENTIALS)))
+
         def call(name, **body):
             r = http.post(f"{base}/v2.1/{name}", data=orjson.dumps(body), headers={"Content-Type": "application/json"})
             r.raise_for_status()

@@ -11,19 +11,18 @@ transaction as the events it summarises:
   A row holds value_count, value_sum, min_value, max_value and min_iter / max_iter (the first
   and last iteration present). Only points a histogram may show are counted: a value, an
   iteration, and not the single-value iteration -2147483648.
-* Inserted points (the rows the COPY wrote) are added to their width-10 bucket in one
-  INSERT .. ON CONFLICT DO UPDATE (count and sum add up, min/max/first/last widen): exact,
-  because adding points never needs the old points.
-* Replaced points (the stored twins ingest deletes before writing a re-sent event) make their
-  width-10 bucket *dirty*: the min or max may have gone with them, so the bucket is recomputed
-  from the raw points (at most 10 of them) after the COPY, new points included.
+* Every width-10 bucket a batch touched (new points, or stored twins it replaced) is recomputed
+  from its raw points (at most 10, one index range scan through (series_key, iter) each, in a
+  LATERAL join that cannot be planned as a scan of the table). Recomputing, not adding, keeps a
+  bucket exact whatever the batch replaced, and sends one (series, bucket) pair per touched
+  bucket instead of every point.
 * Every width-100 and width-1000 bucket above a touched width-10 bucket is then recomputed
   from its (at most 10) children, and a bucket left without children is deleted. So each level
   always equals an aggregate of the level below, which equals an aggregate of the raw points.
 * Deletion: rows reference series(key) ON DELETE CASCADE; deleting a task's series (as
   delete_for_task does after deleting its events) removes its buckets in the same statement.
-* Concurrency: ingestion holds the task's row lock, so two batches never maintain the buckets
-  of one series at the same time.
+* Concurrency: ingestion holds a transaction advisory lock per series it writes, so two batches
+  never maintain the buckets of one series at the same time.
 
 Exactness: counts, minima, maxima, first/last iterations and bucket membership are exact. A mean
 is sum / count, with the sum accumulated in a different order than a single SQL avg() over the

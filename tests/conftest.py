@@ -16,6 +16,7 @@ import requests
 from alembic import command
 from alembic.config import Config
 from flask.testing import FlaskClient
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -26,6 +27,12 @@ from events_service.db.session import make_engine
 from tests.helpers import ApiHelper, basic_auth
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# In CI (CI=true) hypothesis replays the same examples every run: property tests and the fuzzer
+# look for new inputs on developers' machines, not by chance in the run that decides a landing.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:55432/events_test"
 SECRET = "test-secret-key"
 

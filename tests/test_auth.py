@@ -83,6 +83,10 @@ def forged_token() -> str:
     ("Basic " + base64.b64encode(b"no-colon").decode(), 21),
     ("Basic " + base64.b64encode(b"\xff\xfe:x").decode(), 21),
     ("Basic " + base64.b64encode(b"UNKNOWNKEY:secret").decode(), 22),
+    ("Basic " + base64.b64encode(b"UNKNOWN\x00KEY:secret").decode(), 22),  # was a 500 (NUL sent to PostgreSQL)
+    ("Basic " + base64.b64encode(b"UNKNOWNKEY:sec\x00ret").decode(), 22),
+    ("Basic " + base64.b64encode("ÜNKNÖWN🔑:sëcret".encode()).decode(), 22),
+    ("Basic " + base64.b64encode(b"K" * 100_000 + b":secret").decode(), 22),
     ("Bearer not.a.jwt", 30),
     ("Bearer abc", 30),
     ("forged", 30),

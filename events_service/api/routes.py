@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import traceback
 import uuid
@@ -17,7 +18,7 @@ from events_service.api import body, envelope
 from events_service.api.call import Call
 from events_service.api.registry import HANDLERS
 from events_service.api.stream import Attachment
-from events_service.api.schema import ApiSchema, EndpointSchema
+from events_service.api.schema import INT64_MAX, INT64_MIN, ApiSchema, EndpointSchema
 from events_service.api.versions import Version
 from events_service.db import session as db_session
 from events_service.db.queries import credentials, tenants
@@ -101,13 +102,27 @@ def validate_request(schema: EndpointSchema, data: dict[str, Any]) -> dict[str, 
     where = body.nul_path(data)
     if where is not None:
         raise errors.ValidationError(f"field '{where}': text must not contain NUL (\\u0000) characters")
+    where = body.non_finite_path(data)
+    if where is not None:
+        raise errors.ValidationError(f"field '{where}': NaN and Infinity are not allowed")
     return {**schema.defaults, **data}
 
 
 def describe(error: Any) -> str:
     """A jsonschema error as one line that names the field."""
     where = ".".join(str(p) for p in error.absolute_path)
-    return f"field '{where}': {error.message}" if where else error.message
+    message = error.message
+    if _out_of_int64(error):
+        message = f"{error.instance!r} is out of range (a 64-bit integer is expected: {INT64_MIN} to {INT64_MAX})"
+    return f"field '{where}': {message}" if where else message
+
+
+def _out_of_int64(error: Any) -> bool:
+    """A type error only because an integral number does not fit 64 bits (see RequestValidator)."""
+    types = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+    value = error.instance
+    integral = type(value) is int or (type(value) is float and math.isfinite(value) and value.is_integer())
+    return error.validator == "type" and "integer" in types and integral
 
 
 def _check_response(schema: EndpointSchema, result: Any) -> None:
@@ -132,7 +147,8 @@ def _authenticate(call: Call) -> None:
         if company_key is None:
             raise errors.InvalidToken("unknown company")
     else:
-        found = credentials.active(call.db, first)
+        # An access key with NUL cannot exist (nor be sent to PostgreSQL): answered as unknown, one hash spent.
+        found = credentials.active(call.db, first) if "\x00" not in first else None
         if not auth.verify_secret(second, found.secret_hash if found else None) or found is None:
             raise errors.InvalidCredentials()
         identity = auth.Identity(found.company_id, found.user_id, found.user_name, found.company_name)

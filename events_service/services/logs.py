@@ -80,6 +80,9 @@ def get_task_log_2_9(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     start = req.get("from_timestamp")
     after = None
     if start is not None:
+        if not -ID_MAX - 1 <= start <= ID_MAX:  # a number in the schema, bound as bigint
+            raise errors.ValidationError(f"field 'from_timestamp': {start!r} is out of range (epoch milliseconds, "
+                                         f"a 64-bit integer)")
         if isinstance(start, float) and not start.is_integer():
             start = int(start) + (0 if earlier else 1)  # strictly before / after a fractional time
         after = (int(start), 0 if earlier else ID_MAX)

@@ -364,3 +364,29 @@ def test_get_task_log_2_9_bad_input(api, task_id):
     assert api.error("events.get_task_log", "2.9", task=task_id, navigate_earlier="maybe")[:2] == (400, 12)
     assert api.error("events.get_task_log", "2.9", task=task_id, from_timestamp="yesterday")[:2] == (400, 12)
     assert api.error("events.get_task_log", "2.9", task="unknown-task")[:2] == (400, 101)
+
+
+@pytest.mark.parametrize("value", [2**63, 2**80, -2**70, 1e300, -1e300])
+def test_get_task_log_2_9_from_timestamp_beyond_64_bits_is_400_12(api, task_id, value):
+    """Regression: from_timestamp (a number) was bound as bigint: "bigint out of range", a 500."""
+    api.add_batch([log(task_id, "x", timestamp=1000)])
+    code, subcode, msg = api.error("events.get_task_log", "2.9", task=task_id, from_timestamp=value)
+    assert (code, subcode) == (400, 12) and "field 'from_timestamp'" in msg and "out of range" in msg
+    assert api.call("events.get_task_log", "2.9", task=task_id, from_timestamp=2**63 - 1)["returned"] == 1
+
+
+@pytest.mark.parametrize("body,field", [('{"task": "%s", "from_timestamp": NaN}', "from_timestamp"),
+                                        ('{"task": "%s", "from_timestamp": -Infinity}', "from_timestamp")])
+def test_get_task_log_2_9_non_finite_from_timestamp_is_400_12(api, client, task_id, body, field):
+    """Regression: NaN (read by the stdlib fallback parser) crashed int() in the handler, a 500."""
+    response = client.post("/v2.9/events.get_task_log", data=body % task_id, content_type="application/json")
+    code, subcode, msg = api.check_error(response)
+    assert (code, subcode) == (400, 12) and f"field '{field}'" in msg
+
+
+@pytest.mark.parametrize("version", ["1.5", "1.7", "2.9"])
+def test_batch_size_beyond_64_bits_is_400_12(api, task_id, version):
+    api.add_batch([log(task_id, "x")])
+    for size in (2**63, 2**80, 1e300):
+        code, subcode, msg = api.error("events.get_task_log", version, task=task_id, batch_size=size)
+        assert (code, subcode) == (400, 12) and "field 'batch_size'" in msg

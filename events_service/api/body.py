@@ -30,12 +30,25 @@ def loads(text: bytes | str) -> Any:
             value = json.loads(text)
         except RecursionError:
             raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
-    open_brackets = text.count(b"[" if isinstance(text, bytes) else "[") + text.count(b"{" if isinstance(text, bytes) else "{")
-    where = too_deep(value) if open_brackets > MAX_DEPTH else None  # fewer brackets cannot nest that deep
+        _check_unicode(value)
+    brackets = (b"[", b"{") if isinstance(text, bytes) else ("[", "{")
+    open_brackets = text.count(brackets[0]) + text.count(brackets[1])  # fewer cannot nest that deep
+    where = too_deep(value) if open_brackets > MAX_DEPTH else None
     if where is not None:
         field = where.split(".")[0]
         raise ValueError(f"nested deeper than {MAX_DEPTH} levels" + (f" (field '{field}')" if field else ""))
     return value
+
+
+def _check_unicode(value: Any) -> None:
+    """ValueError when a string or key holds a lone surrogate ("\\ud800"): not Unicode, so neither
+    UTF-8 nor PostgreSQL text can hold it (orjson refuses it; only the stdlib fallback reads it)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a \\u escape is a lone surrogate (not valid Unicode)")
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
 
 
 def too_deep(value: Any, limit: int = MAX_DEPTH) -> str | None:

@@ -114,6 +114,8 @@ def describe(error: Any) -> str:
     message = error.message
     if _out_of_int64(error):
         message = f"{error.instance!r} is out of range (a 64-bit integer is expected: {INT64_MIN} to {INT64_MAX})"
+    elif error.validator == "maxLength":  # jsonschema would repeat the whole (long) value
+        message = f"longer than {error.validator_value} characters"
     return f"field '{where}': {message}" if where else message
 
 
@@ -189,6 +191,10 @@ def api_error(error: errors.ApiError) -> Response:
 
 @blueprint.app_errorhandler(OperationalError)
 def database_unavailable(error: OperationalError) -> Response:
+    sqlstate = getattr(error.orig, "sqlstate", None) or ""
+    if sqlstate.startswith("54"):  # program_limit_exceeded: the input is too big, retrying cannot help
+        log.warning("value too large for the database: %s", str(error.orig).splitlines()[0])
+        return api_error(errors.ValidationError("a value is too large for the database to index or store"))
     log.warning("database unavailable: %s", str(error).splitlines()[0])
     return api_error(errors.DatabaseUnavailable())
 

@@ -295,6 +295,9 @@ def test_download_streams(client, api, task_id):
     ("{msg[3]}", 16, "invalid line format"),
     ("{msg.upper}", 16, "invalid line format"),
     ("{msg", 16, "invalid line format"),
+    ("{msg:>999999999}", 16, "width or precision above 1000"),  # was a gigabyte a line: worker killed mid-stream
+    ("{asctime!r:^1001} {msg}", 16, "width or precision above 1000"),
+    ("{timestamp:.5000f}", 16, "width or precision above 1000"),
 ])
 def test_download_bad_line_format(api, task_id, line_format, subcode, fragment):
     api.add_batch(logs(task_id, 1))
@@ -390,3 +393,10 @@ def test_batch_size_beyond_64_bits_is_400_12(api, task_id, version):
     for size in (2**63, 2**80, 1e300):
         code, subcode, msg = api.error("events.get_task_log", version, task=task_id, batch_size=size)
         assert (code, subcode) == (400, 12) and "field 'batch_size'" in msg
+
+
+def test_download_width_up_to_the_limit_works(client, api, task_id):
+    api.add_batch([log(task_id, "hello", timestamp=1000)])
+    response = client.post("/events.download_task_log", json={"task": task_id, "line_type": "text",
+                                                               "line_format": "{msg:>1000}"})
+    assert response.status_code == 200 and response.data == b" " * 995 + b"hello\n"

@@ -208,6 +208,9 @@ def unexpected(error: Exception) -> Response:
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return database_unavailable(error)  # type: ignore[arg-type]
     log.exception("unhandled error in %s", g.get("call") and g.call.name)
-    stack = traceback.format_exc() if current_app.config["RETURN_STACK"] else None
-    wrapped = errors.InternalError(f"{type(error).__name__}: {error}")
+    # The details (an exception's text can hold SQL, paths or user data) go to the log; the caller
+    # gets them only where RETURN_STACK says the server is being debugged.
+    debugging = current_app.config["RETURN_STACK"]
+    stack = traceback.format_exc() if debugging else None
+    wrapped = errors.InternalError(f"{type(error).__name__}: {error}" if debugging else type(error).__name__)
     return _json_response(envelope.build(g.get("call"), error=wrapped, error_stack=stack), 500)

@@ -159,3 +159,22 @@ def test_a_database_limit_is_400_not_503(app):
         limited, unavailable = routes.database_unavailable(too_big), routes.database_unavailable(down)
     assert limited.status_code == 400 and limited.get_json()["meta"]["result_subcode"] == 12
     assert unavailable.status_code == 503 and unavailable.headers["Retry-After"] == "5"
+
+
+def test_an_unexpected_error_shows_its_details_in_the_log_only(app, api, monkeypatch, caplog):
+    from events_service.api.registry import HANDLERS
+    from events_service.api.versions import Version
+
+    def broken(call, req):
+        raise RuntimeError("SELECT secret_hash FROM credentials -- detail for the log only")
+
+    broken.validates_itself = False
+    monkeypatch.setitem(HANDLERS, ("tasks.ping", Version(2, 1)), broken)
+    response = api.raw("tasks.ping", task="x")
+    body = response.get_json()
+    assert (response.status_code, body["meta"]["result_msg"]) == (500, "Internal server error (RuntimeError)")
+    assert "secret_hash" not in response.get_data(as_text=True)
+    assert "detail for the log only" in caplog.text
+    monkeypatch.setitem(app.config, "RETURN_STACK", True)  # debugging: the caller sees it all
+    body = api.raw("tasks.ping", task="x").get_json()
+    assert "detail for the log only" in body["meta"]["result_msg"] and "RuntimeError" in body["meta"]["error_stack"]

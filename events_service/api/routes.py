@@ -7,6 +7,7 @@ import re
 import traceback
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, g, request
 from jsonschema.exceptions import best_match
@@ -42,9 +43,23 @@ def _json_response(payload: dict[str, Any], status: int, headers: dict[str, str]
     return Response(jsonutil.dumps(payload), status=status, headers=headers, mimetype="application/json")
 
 
+SAFE_FILENAME = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment; filename=...` that any client reads and no name can break: a file name comes
+    from a task id, which may hold CR/LF (header injection; werkzeug refused it with a 500), quotes
+    or non-Latin-1 text (gunicorn could not encode the header: a bare HTML 500). Such a name is
+    sent as an ASCII stand-in plus RFC 6266's UTF-8 `filename*`."""
+    if SAFE_FILENAME.match(filename):
+        return f"attachment; filename={filename}"
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 def _attachment_response(attachment: Attachment) -> Response:
     """A streamed download: no envelope, the body comes chunk by chunk from the attachment."""
-    headers = {"Content-Disposition": f"attachment; filename={attachment.filename}",
+    headers = {"Content-Disposition": content_disposition(attachment.filename),
                "Cache-Control": "no-store, max-age=0", **attachment.headers}
     return Response(attachment.chunks, status=200, headers=headers, mimetype=attachment.mimetype,
                     direct_passthrough=True)

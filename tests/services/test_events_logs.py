@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 
 import pytest
 
@@ -400,3 +401,27 @@ def test_download_width_up_to_the_limit_works(client, api, task_id):
     response = client.post("/events.download_task_log", json={"task": task_id, "line_type": "text",
                                                                "line_format": "{msg:>1000}"})
     assert response.status_code == 200 and response.data == b" " * 995 + b"hello\n"
+
+
+@pytest.mark.parametrize("task_id", ["crlf\r\nX-Injected: 1", "uni\u4e2d\u6587", 'quote"; filename=evil.sh', "a b"])
+def test_download_file_name_from_any_task_id(client, api, task_id):
+    """Regression: the task id went raw into Content-Disposition: CR/LF was a 500 (and would be a
+    header injection), non-Latin-1 text a bare HTML 500 from gunicorn."""
+    from urllib.parse import quote
+
+    api.add_batch([log(task_id, "line", timestamp=1000)])
+    response = client.post("/events.download_task_log", json={"task": task_id})
+    assert response.status_code == 200 and b'"msg":"line"' in response.data
+    disposition = response.headers["Content-Disposition"]
+    assert "\r" not in disposition and "\n" not in disposition and disposition.isascii()
+    assert "X-Injected" not in response.headers
+    assert disposition.endswith(f"filename*=UTF-8''{quote(f'task_{task_id}.log', safe='')}")
+    assert disposition.count('"') == 2  # the ASCII stand-in is one quoted token
+
+
+def test_download_over_gunicorn_with_a_non_latin_task_id(server, http):
+    task_id = f"\u4e2d\u6587 {uuid.uuid4().hex}"
+    assert http.post(f"{server}/events.add", json=log(task_id, "line", timestamp=1000)).status_code == 200
+    response = http.post(f"{server}/events.download_task_log", json={"task": task_id})
+    assert response.status_code == 200 and b'"msg":"line"' in response.content
+    assert "filename*=UTF-8''" in response.headers["Content-Disposition"]

@@ -47,7 +47,7 @@ run: migrate ## start the service with gunicorn on $(EVENTS_HOST):$(EVENTS_PORT)
 	@EVENTS_DATABASE_URL=$${EVENTS_DATABASE_URL:-$(LOCAL_DB)/events} \
 		$(BIN)/events-service credentials default --api-host http://$(EVENTS_HOST):$(EVENTS_PORT)
 	EVENTS_DATABASE_URL=$${EVENTS_DATABASE_URL:-$(LOCAL_DB)/events} \
-		exec $(BIN)/gunicorn --bind $(EVENTS_HOST):$(EVENTS_PORT) --workers $(EVENTS_WORKERS) \
+		exec $(BIN)/gunicorn --config gunicorn.conf.py --bind $(EVENTS_HOST):$(EVENTS_PORT) --workers $(EVENTS_WORKERS) \
 		--pid $(TMP)/gunicorn.pid --access-logfile - wsgi:app
 
 stop: ## stop what `make run` started (gunicorn and the local cluster)

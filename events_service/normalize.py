@@ -17,6 +17,11 @@ INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 # Epoch-ms bounds that PostgreSQL can turn into a timestamptz (4713 BC .. 294276 AD, kept well inside).
 TS_MIN, TS_MAX = -210_000_000_000_000, 9_000_000_000_000_000
+# Most UTF-8 bytes of a task id, and of metric + variant together: they are keys of unique btree
+# indexes (tasks.id; series (task_key, event_type, metric, variant)), whose entries PostgreSQL caps
+# at 2,704 bytes ("index row size exceeds maximum", once a 503 the SDK would retry forever).
+# MAX_NAME_LENGTH (characters) alone cannot ensure it: 4,096 characters may be 16 KiB.
+KEY_BYTES = 2400
 # Metrics whose iterations do not move the task's last_iteration (resource monitoring).
 MONITOR_METRICS = frozenset({":monitor:machine", ":monitor:gpu"})
 
@@ -112,6 +117,8 @@ def normalize(raw: dict[str, Any], *, validate: Validate, worker: str, now_ms: i
     task = raw.get("task")
     if task is None or task == "":
         raise EventError("Event must have a 'task' field", "missing")
+    if type(task) is str and len(task) > KEY_BYTES // 4 and len(task.encode("utf-8", "replace")) > KEY_BYTES:
+        raise EventError(f"Invalid value for field 'task': longer than {KEY_BYTES} bytes (UTF-8)")
     problem = validate(event_type, raw)
     if problem:
         raise EventError(problem)
@@ -140,6 +147,10 @@ def normalize(raw: dict[str, Any], *, validate: Validate, worker: str, now_ms: i
     if len(metric) > limits.name or len(variant) > limits.name:
         _check_length(metric, "metric", limits.name)
         _check_length(variant, "variant", limits.name)
+    if len(metric) + len(variant) > KEY_BYTES // 4 and \
+            len(metric.encode("utf-8", "replace")) + len(variant.encode("utf-8", "replace")) > KEY_BYTES:
+        raise EventError(f"Invalid value for fields 'metric'/'variant': longer than {KEY_BYTES} bytes (UTF-8) "
+                         f"together")
     event_worker = raw["worker"] if "worker" in raw else worker
     _check_length(event_worker, "worker", limits.name)
 

@@ -151,14 +151,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(database_url: str, log_path: Path, workers: int = 2, **env_overrides: str):
-    """Run gunicorn wsgi:app on a free loopback port until the block ends; yields its base URL."""
+def gunicorn(database_url: str, log_path: Path, workers: int = 2, args: tuple[str, ...] = (), **env_overrides: str):
+    """Run gunicorn wsgi:app on a free loopback port until the block ends; yields its base URL.
+
+    Its output goes to `log_path`; `args` are more gunicorn options (e.g. the access log `make run` writes).
+    """
     port = free_port()
     env = dict(os.environ, EVENTS_DATABASE_URL=database_url, EVENTS_SECRET_KEY=SECRET, **env_overrides)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-             "wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+             "--workers", str(workers), *args, "wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.time() + 30

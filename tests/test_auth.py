@@ -83,6 +83,10 @@ def forged_token() -> str:
     ("Basic " + base64.b64encode(b"no-colon").decode(), 21),
     ("Basic " + base64.b64encode(b"\xff\xfe:x").decode(), 21),
     ("Basic " + base64.b64encode(b"UNKNOWNKEY:secret").decode(), 22),
+    ("Basic " + base64.b64encode(b"UNKNOWN\x00KEY:secret").decode(), 22),  # was a 500 (NUL sent to PostgreSQL)
+    ("Basic " + base64.b64encode(b"UNKNOWNKEY:sec\x00ret").decode(), 22),
+    ("Basic " + base64.b64encode("ÜNKNÖWN🔑:sëcret".encode()).decode(), 22),
+    ("Basic " + base64.b64encode(b"K" * 100_000 + b":secret").decode(), 22),
     ("Bearer not.a.jwt", 30),
     ("Bearer abc", 30),
     ("forged", 30),
@@ -162,3 +166,54 @@ def test_token_reading_unit():
     unsigned = jwt.encode({"identity": {"company": "x"}, "exp": 2000, "iat": 1000}, "", algorithm="none")
     with pytest.raises(errors.InvalidToken):
         auth.read_token(unsigned, "k" * 16, now=1050)
+
+
+def test_unknown_key_and_wrong_secret_answer_alike(anonymous, credentials, database_url, api):
+    """Bad credentials do not tell whether the access key exists: the same status, code, subcode,
+    message and headers for an unknown key, a known key with a wrong secret, and a revoked key."""
+    from events_service.cli import main
+
+    revoked, revoked_secret = make_credentials(database_url, "revoked alike")
+    assert main(["--database-url", database_url, "credentials", "revoke", revoked], out=io.StringIO()) == 0
+    answers = []
+    for key, secret in [(credentials[0], credentials[1] + "x"), ("UNKNOWNKEY0000000000000", credentials[1]),
+                        (revoked, revoked_secret)]:
+        for path in ("/auth.login", "/v2.9/tasks.get_all"):
+            response = anonymous.post(path, json={}, headers={"Authorization": basic_auth(key, secret)})
+            meta = response.get_json()["meta"]
+            answers.append((response.status_code, meta["result_code"], meta["result_subcode"], meta["result_msg"],
+                            meta["error_data"], meta["error_stack"], response.headers.get("WWW-Authenticate")))
+    assert answers[0][:4] == (401, 401, 22, "Unauthorized (invalid credentials)")
+    assert all(answer == answers[0] for answer in answers[0::2]) and all(a == answers[1] for a in answers[1::2])
+
+
+def test_unknown_key_and_wrong_secret_cost_one_hash_each(anonymous, credentials, api, monkeypatch):
+    hashed = []
+    real = auth.hash_secret
+    monkeypatch.setattr(auth, "hash_secret", lambda secret, salt=None: hashed.append(secret) or real(secret, salt))
+    api.check_error(login(anonymous, credentials[0], "wrong-secret"))
+    assert hashed == ["wrong-secret"]
+    api.check_error(login(anonymous, "UNKNOWNKEY0000000000000", "other-secret"))
+    assert hashed == ["wrong-secret", "other-secret"]
+
+
+def test_unknown_key_and_wrong_secret_take_about_as_long(anonymous, credentials, api):
+    """No timing oracle either: both look the key up once and hash once. Medians of interleaved
+    runs, with a loose bound (the machine is shared): a gross difference, such as a slow hash on
+    one path only, would be many times over it."""
+    def median_ms(key: str, secret: str) -> float:
+        header = {"Authorization": basic_auth(key, secret)}
+        times = []
+        for _ in range(25):
+            start = time.perf_counter()
+            response = anonymous.post("/auth.login", json={}, headers=header)
+            times.append((time.perf_counter() - start) * 1000)
+            assert response.status_code == 401
+        return sorted(times)[len(times) // 2]
+
+    medians = {"wrong": [], "unknown": []}
+    for _ in range(3):
+        medians["wrong"].append(median_ms(credentials[0], credentials[1] + "x"))
+        medians["unknown"].append(median_ms("UNKNOWNKEY0000000000000", credentials[1]))
+    wrong, unknown = min(medians["wrong"]), min(medians["unknown"])
+    assert max(wrong, unknown) < 2 * min(wrong, unknown) + 1, medians

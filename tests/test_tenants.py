@@ -55,3 +55,40 @@ def test_a_token_carries_its_company(app, other, api):
     task_id = as_other.call("tasks.create", name="theirs", type="training")["id"]
     assert api.error("tasks.get_by_id", task=task_id)[:2] == (400, 101)
     assert as_other.call("tasks.get_by_id", task=task_id)["task"]["name"] == "theirs"
+
+
+def _events(task: str) -> list[dict]:
+    return [scalar(task, i) for i in range(3)] + [
+        {"type": "log", "task": task, "msg": f"line {i}", "timestamp": 1000 + i} for i in range(3)] + [
+        {"type": "plot", "task": task, "metric": "roc", "variant": "v", "iter": i, "plot_str": "{}"}
+        for i in range(3)] + [
+        {"type": "training_debug_image", "task": task, "metric": "img", "variant": "v", "iter": i, "url": f"u{i}"}
+        for i in range(3)]
+
+
+SCROLLING = [
+    ("events.get_task_events", "2.1", lambda t: {"task": t, "batch_size": 1}),
+    ("events.get_task_log", "1.5", lambda t: {"task": t, "batch_size": 1}),
+    ("events.get_task_log", "1.7", lambda t: {"task": t, "batch_size": 1}),
+    ("events.get_scalar_metric_data", "2.1", lambda t: {"task": t, "metric": "loss", "batch_size": 1}),
+    ("events.get_task_plots", "2.1", lambda t: {"task": t, "iters": 1}),
+    ("events.get_multi_task_plots", "2.1", lambda t: {"tasks": [t], "iters": 1}),
+    ("events.debug_images", "2.1", lambda t: {"task": t, "iters": 1}),
+    ("events.debug_images", "2.7", lambda t: {"metrics": [{"task": t, "metric": "img"}], "iters": 1}),
+]
+
+
+@pytest.mark.parametrize("name,version,request_for", SCROLLING, ids=[f"{n}-{v}" for n, v, _ in SCROLLING])
+def test_a_scroll_token_cannot_move_to_another_companys_task(api, other, name, version, request_for):
+    """A scroll id is bound to its company and task(s): another company's caller can neither
+    continue it on its own task (400/1104) nor reach the issuer's task with it (400/101)."""
+    mine, theirs = uuid.uuid4().hex, uuid.uuid4().hex
+    api.add_batch(_events(mine))
+    other.add_batch(_events(theirs))
+    token = api.call(name, version, **request_for(mine))["scroll_id"]
+    assert api.call(name, version, **request_for(mine), scroll_id=token)  # valid for its issuer
+    code, subcode, msg = other.error(name, version, **request_for(theirs), scroll_id=token)
+    assert (code, subcode) == (400, 1104), msg
+    assert other.error(name, version, **request_for(mine), scroll_id=token)[:2] == (400, 101)
+    own = other.call(name, version, **request_for(theirs))["scroll_id"]  # their own scroll works
+    assert api.error(name, version, **request_for(mine), scroll_id=own)[:2] == (400, 1104)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Iterable
 
 import orjson
@@ -9,6 +10,11 @@ import orjson
 from events_service.errors import RawBadRequest
 
 JSON_LINES = "application/json-lines"
+# Deepest nesting of arrays and objects a request may have. orjson stops at 1,024 levels, the
+# stdlib fallback only at Python's recursion limit (a RecursionError, a 500); the recursive walks
+# over requests (NUL and NaN checks, jsonschema) need headroom below that limit too. No ClearML
+# request comes near: task sections are a few levels deep.
+MAX_DEPTH = 100
 
 
 def loads(text: bytes | str) -> Any:
@@ -18,9 +24,54 @@ def loads(text: bytes | str) -> Any:
     instead of failing the whole batch as malformed JSON.
     """
     try:
-        return orjson.loads(text)
+        value = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return json.loads(text)
+        try:
+            value = json.loads(text)
+        except RecursionError:
+            raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+        _check_unicode(value)
+    brackets = (b"[", b"{") if isinstance(text, bytes) else ("[", "{")
+    open_brackets = text.count(brackets[0]) + text.count(brackets[1])  # fewer cannot nest that deep
+    where = too_deep(value) if open_brackets > MAX_DEPTH else None
+    if where is not None:
+        field = where.split(".")[0]
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels" + (f" (field '{field}')" if field else ""))
+    return value
+
+
+def _check_unicode(value: Any) -> None:
+    """ValueError when a string or key holds a lone surrogate ("\\ud800"): not Unicode, so neither
+    UTF-8 nor PostgreSQL text can hold it (orjson refuses it; only the stdlib fallback reads it)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a \\u escape is a lone surrogate (not valid Unicode)")
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+
+
+def too_deep(value: Any, limit: int = MAX_DEPTH) -> str | None:
+    """The path of the first array or object nested deeper than `limit` (None when there is none).
+
+    Iterative, so that it cannot itself run out of stack; scalar JSON lines (the hot path of
+    add_batch) hold no containers below the event and cost one pass over their values.
+    """
+    stack: list[tuple[Any, int, str]] = [(value, 0, "")]
+    while stack:
+        node, depth, path = stack.pop()
+        if isinstance(node, dict):
+            items: Iterable[tuple[Any, Any]] = node.items()
+        elif isinstance(node, list):
+            items = enumerate(node)
+        else:
+            continue
+        if depth >= limit:
+            return path
+        for key, item in items:
+            if isinstance(item, (dict, list)):
+                stack.append((item, depth + 1, f"{path}.{key}" if path else str(key)))
+    return None
 
 
 def parse_json_lines(raw: bytes) -> list[dict[str, Any]]:
@@ -72,6 +123,23 @@ def query_fields(pairs: Iterable[tuple[str, list[str]]]) -> dict[str, Any]:
         converted = [_convert(v) for v in values]
         fields[key] = converted if is_list or len(converted) > 1 else converted[0]
     return fields
+
+
+def non_finite_path(value: Any, path: str = "") -> str | None:
+    """The path of the first NaN or Infinity (which the stdlib fallback parses); None when none."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = non_finite_path(item, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = non_finite_path(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
 
 
 def nul_path(value: Any, path: str = "") -> str | None:

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import traceback
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, g, request
 from jsonschema.exceptions import best_match
@@ -17,7 +19,7 @@ from events_service.api import body, envelope
 from events_service.api.call import Call
 from events_service.api.registry import HANDLERS
 from events_service.api.stream import Attachment
-from events_service.api.schema import ApiSchema, EndpointSchema
+from events_service.api.schema import INT64_MAX, INT64_MIN, ApiSchema, EndpointSchema
 from events_service.api.versions import Version
 from events_service.db import session as db_session
 from events_service.db.queries import credentials, tenants
@@ -41,9 +43,23 @@ def _json_response(payload: dict[str, Any], status: int, headers: dict[str, str]
     return Response(jsonutil.dumps(payload), status=status, headers=headers, mimetype="application/json")
 
 
+SAFE_FILENAME = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment; filename=...` that any client reads and no name can break: a file name comes
+    from a task id, which may hold CR/LF (header injection; werkzeug refused it with a 500), quotes
+    or non-Latin-1 text (gunicorn could not encode the header: a bare HTML 500). Such a name is
+    sent as an ASCII stand-in plus RFC 6266's UTF-8 `filename*`."""
+    if SAFE_FILENAME.match(filename):
+        return f"attachment; filename={filename}"
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 def _attachment_response(attachment: Attachment) -> Response:
     """A streamed download: no envelope, the body comes chunk by chunk from the attachment."""
-    headers = {"Content-Disposition": f"attachment; filename={attachment.filename}",
+    headers = {"Content-Disposition": content_disposition(attachment.filename),
                "Cache-Control": "no-store, max-age=0", **attachment.headers}
     return Response(attachment.chunks, status=200, headers=headers, mimetype=attachment.mimetype,
                     direct_passthrough=True)
@@ -101,13 +117,29 @@ def validate_request(schema: EndpointSchema, data: dict[str, Any]) -> dict[str, 
     where = body.nul_path(data)
     if where is not None:
         raise errors.ValidationError(f"field '{where}': text must not contain NUL (\\u0000) characters")
+    where = body.non_finite_path(data)
+    if where is not None:
+        raise errors.ValidationError(f"field '{where}': NaN and Infinity are not allowed")
     return {**schema.defaults, **data}
 
 
 def describe(error: Any) -> str:
     """A jsonschema error as one line that names the field."""
     where = ".".join(str(p) for p in error.absolute_path)
-    return f"field '{where}': {error.message}" if where else error.message
+    message = error.message
+    if _out_of_int64(error):
+        message = f"{error.instance!r} is out of range (a 64-bit integer is expected: {INT64_MIN} to {INT64_MAX})"
+    elif error.validator == "maxLength":  # jsonschema would repeat the whole (long) value
+        message = f"longer than {error.validator_value} characters"
+    return f"field '{where}': {message}" if where else message
+
+
+def _out_of_int64(error: Any) -> bool:
+    """A type error only because an integral number does not fit 64 bits (see RequestValidator)."""
+    types = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+    value = error.instance
+    integral = type(value) is int or (type(value) is float and math.isfinite(value) and value.is_integer())
+    return error.validator == "type" and "integer" in types and integral
 
 
 def _check_response(schema: EndpointSchema, result: Any) -> None:
@@ -132,7 +164,8 @@ def _authenticate(call: Call) -> None:
         if company_key is None:
             raise errors.InvalidToken("unknown company")
     else:
-        found = credentials.active(call.db, first)
+        # An access key with NUL cannot exist (nor be sent to PostgreSQL): answered as unknown, one hash spent.
+        found = credentials.active(call.db, first) if "\x00" not in first else None
         if not auth.verify_secret(second, found.secret_hash if found else None) or found is None:
             raise errors.InvalidCredentials()
         identity = auth.Identity(found.company_id, found.user_id, found.user_name, found.company_name)
@@ -173,6 +206,10 @@ def api_error(error: errors.ApiError) -> Response:
 
 @blueprint.app_errorhandler(OperationalError)
 def database_unavailable(error: OperationalError) -> Response:
+    sqlstate = getattr(error.orig, "sqlstate", None) or ""
+    if sqlstate.startswith("54"):  # program_limit_exceeded: the input is too big, retrying cannot help
+        log.warning("value too large for the database: %s", str(error.orig).splitlines()[0])
+        return api_error(errors.ValidationError("a value is too large for the database to index or store"))
     log.warning("database unavailable: %s", str(error).splitlines()[0])
     return api_error(errors.DatabaseUnavailable())
 
@@ -186,6 +223,9 @@ def unexpected(error: Exception) -> Response:
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return database_unavailable(error)  # type: ignore[arg-type]
     log.exception("unhandled error in %s", g.get("call") and g.call.name)
-    stack = traceback.format_exc() if current_app.config["RETURN_STACK"] else None
-    wrapped = errors.InternalError(f"{type(error).__name__}: {error}")
+    # The details (an exception's text can hold SQL, paths or user data) go to the log; the caller
+    # gets them only where RETURN_STACK says the server is being debugged.
+    debugging = current_app.config["RETURN_STACK"]
+    stack = traceback.format_exc() if debugging else None
+    wrapped = errors.InternalError(f"{type(error).__name__}: {error}" if debugging else type(error).__name__)
     return _json_response(envelope.build(g.get("call"), error=wrapped, error_stack=stack), 500)

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft7Validator
+from jsonschema import Draft7Validator, validators
 from pyhocon import ConfigFactory
 
 from events_service.api.versions import Version
@@ -38,10 +38,25 @@ def _plain(tree: Any) -> Any:
     return tree
 
 
-def _compile(schema: dict[str, Any], definitions: dict[str, Any]) -> Draft7Validator:
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _is_int64(checker: Any, instance: Any) -> bool:
+    return Draft7Validator.TYPE_CHECKER.is_type(instance, "integer") and INT64_MIN <= instance <= INT64_MAX
+
+
+# Requests: an "integer" must also fit PostgreSQL's bigint, which every integer field is bound as
+# (iters, samples, batch_size, page, ...). A bigger one (2**63, 1e300) fails the type check and is
+# answered 400/12 naming the field, instead of "bigint out of range" from the database (a 500).
+# The schema files keep their meaning; responses and event validators keep the plain Draft 7 types.
+RequestValidator = validators.extend(
+    Draft7Validator, type_checker=Draft7Validator.TYPE_CHECKER.redefine("integer", _is_int64))
+
+
+def _compile(schema: dict[str, Any], definitions: dict[str, Any], cls: Any = Draft7Validator) -> Draft7Validator:
     full = dict(schema, definitions=definitions)
     Draft7Validator.check_schema(full)
-    return Draft7Validator(full)
+    return cls(full)
 
 
 class ApiSchema:
@@ -74,7 +89,7 @@ class ApiSchema:
                 }
                 self.endpoints.setdefault(name, {})[version] = EndpointSchema(
                     name=name, version=version, request=request, response=response,
-                    request_validator=_compile(request, definitions),
+                    request_validator=_compile(request, definitions, RequestValidator),
                     response_validator=_compile(response, definitions),
                     batch_of=batch_of, defaults=defaults,
                 )

@@ -14,9 +14,13 @@ CONNECT_ARGS = {"options": "-c plan_cache_mode=force_custom_plan"}
 
 
 def make_engine(url: str, pool_size: int = 5) -> Engine:
-    """pool_pre_ping lets a worker recover by itself after the database restarts."""
+    """pool_pre_ping lets a worker recover by itself after the database restarts.
+
+    hide_parameters: a database error's text (logged, and the message of a 500) shows the SQL
+    but never the bound values, which may be an access key, a secret's hash or user data.
+    """
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                         connect_args=CONNECT_ARGS)
+                         connect_args=CONNECT_ARGS, hide_parameters=True)
 
 
 def init_app(app: Flask) -> None:

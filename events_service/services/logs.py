@@ -10,6 +10,7 @@ the token on the first call.
 from __future__ import annotations
 
 import json
+import re
 import string
 import time
 from functools import lru_cache
@@ -80,6 +81,9 @@ def get_task_log_2_9(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     start = req.get("from_timestamp")
     after = None
     if start is not None:
+        if not -ID_MAX - 1 <= start <= ID_MAX:  # a number in the schema, bound as bigint
+            raise errors.ValidationError(f"field 'from_timestamp': {start!r} is out of range (epoch milliseconds, "
+                                         f"a 64-bit integer)")
         if isinstance(start, float) and not start.is_integer():
             start = int(start) + (0 if earlier else 1)  # strictly before / after a fractional time
         after = (int(start), 0 if earlier else ID_MAX)
@@ -99,6 +103,9 @@ def get_task_log_2_9(call: Call, req: dict[str, Any]) -> dict[str, Any]:
 
 PLACEHOLDERS = ("asctime", "timestamp", "level", "worker", "msg")
 CHUNK_ROWS = 5000
+# Largest width or precision a placeholder may ask for ("{msg:>80}" pads a line; "{msg:>999999999}"
+# would make every line a gigabyte: the worker ran out of memory and time mid-stream).
+MAX_FORMAT_WIDTH = 1000
 
 
 def check_line_format(line_format: str) -> str:
@@ -119,6 +126,10 @@ def check_line_format(line_format: str) -> str:
     if any("." in name or "[" in name for name in names):
         raise errors.FieldsValueError("invalid line format",
                                       error="attribute or index access is not supported")
+    specs = [spec or "" for _, field, spec, _ in string.Formatter().parse(line_format) if field is not None]
+    if any(int(number) > MAX_FORMAT_WIDTH for spec in specs for number in re.findall(r"\d+", spec)):
+        raise errors.FieldsValueError("invalid line format",
+                                      error=f"a width or precision above {MAX_FORMAT_WIDTH} is not supported")
     unknown = sorted(set(names) - set(PLACEHOLDERS))
     if unknown:
         raise errors.FieldsValueError("undefined placeholders in line format", placeholders=unknown)

@@ -143,3 +143,38 @@ def test_unsupported_method_is_an_envelope_error(client):
     response = client.delete("/events.add")
     assert response.status_code == 405
     assert response.get_json()["meta"]["result_code"] == 405
+
+
+def test_a_database_limit_is_400_not_503(app):
+    """program_limit_exceeded (SQLSTATE 54xxx, e.g. an index entry too big) is the input's fault:
+    400/12, not the 503 of an outage, which the SDK would retry forever."""
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    from events_service.api import routes
+
+    too_big = OperationalError("INSERT ...", {}, psycopg.errors.ProgramLimitExceeded("index row size exceeds maximum"))
+    down = OperationalError("SELECT 1", {}, psycopg.OperationalError("connection refused"))
+    with app.test_request_context("/tasks.create"):
+        limited, unavailable = routes.database_unavailable(too_big), routes.database_unavailable(down)
+    assert limited.status_code == 400 and limited.get_json()["meta"]["result_subcode"] == 12
+    assert unavailable.status_code == 503 and unavailable.headers["Retry-After"] == "5"
+
+
+def test_an_unexpected_error_shows_its_details_in_the_log_only(app, api, monkeypatch, caplog):
+    from events_service.api.registry import HANDLERS
+    from events_service.api.versions import Version
+
+    def broken(call, req):
+        raise RuntimeError("SELECT secret_hash FROM credentials -- detail for the log only")
+
+    broken.validates_itself = False
+    monkeypatch.setitem(HANDLERS, ("tasks.ping", Version(2, 1)), broken)
+    response = api.raw("tasks.ping", task="x")
+    body = response.get_json()
+    assert (response.status_code, body["meta"]["result_msg"]) == (500, "Internal server error (RuntimeError)")
+    assert "secret_hash" not in response.get_data(as_text=True)
+    assert "detail for the log only" in caplog.text
+    monkeypatch.setitem(app.config, "RETURN_STACK", True)  # debugging: the caller sees it all
+    body = api.raw("tasks.ping", task="x").get_json()
+    assert "detail for the log only" in body["meta"]["result_msg"] and "RuntimeError" in body["meta"]["error_stack"]

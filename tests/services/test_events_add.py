@@ -281,3 +281,35 @@ def test_integers_beyond_64_bits_in_extra_fields_are_stored_as_doubles(api, task
     stored = events_of(api, task_id)[0]
     assert stored["big"] == pytest.approx(2**70, rel=1e-15)
     assert stored["nested"]["n"] == pytest.approx(-(2**80), rel=1e-15)
+
+
+def test_index_keys_beyond_their_byte_limit_are_400_12_not_503(api, task_id):
+    """Regression: a task id, or metric + variant, too big for its unique index entry (2,704 bytes)
+    was "index row size exceeds maximum": a 503 the SDK retries forever. Characters are not bytes:
+    1,000 CJK characters are 3,000 bytes."""
+    wide = "\u4e2d" * 1000
+    code, subcode, msg = api.error("events.add", **log(wide, "x"))
+    assert (code, subcode) == (400, 12) and "field 'task'" in msg and "2400 bytes" in msg
+    code, subcode, msg = api.error("events.add", **scalar(task_id, 1, metric=wide))
+    assert (code, subcode) == (400, 12) and "'metric'/'variant'" in msg
+    code, subcode, msg = api.error("events.add", **scalar(task_id, 1, metric="\u4e2d" * 500, variant="\u4e2d" * 500))
+    assert (code, subcode) == (400, 12) and "'metric'/'variant'" in msg
+    data = api.add_batch([scalar(task_id, 1, metric="m" * 2000, variant="v" * 400), scalar(task_id, 1, metric=wide)])
+    assert (data["added"], data["errors"]) == (1, 1)
+    assert api.call("events.add", **log("t" * 2400, "x"))["added"] == 1  # at the limit
+
+
+def test_lone_surrogates_are_400_not_500(api, client, task_id):
+    """Regression: "\\ud800" (read by the stdlib fallback parser) reached psycopg: UnicodeEncodeError, a 500."""
+    for body in ('{"type": "log", "task": "%s", "msg": "\\ud800x"}' % task_id,
+                 '{"type": "log", "task": "%s", "msg": "x", "\\udfff": 1}' % task_id):
+        response = client.post("/events.add", data=body, content_type="application/json")
+        code, subcode, msg = api.check_error(response)
+        assert (code, subcode) == (400, 0) and "lone surrogate" in msg
+    response = client.post("/events.add_batch", data='{"type": "log", "task": "%s", "msg": "\\ud800"}' % task_id,
+                           content_type="application/json-lines")
+    code, subcode, msg = api.check_error(response)
+    assert (code, subcode) == (400, 0) and "lone surrogate" in msg and "batch item #0" in msg
+    paired = '{"type": "log", "task": "%s", "msg": "\\ud83d\\ude00"}' % task_id  # a valid pair: stored
+    assert api.check_ok(client.post("/events.add", data=paired, content_type="application/json"))["added"] == 1
+    assert api.call("events.get_task_events", task=task_id)["events"][0]["msg"] == "\U0001F600"

@@ -215,3 +215,14 @@ def test_unversioned_is_2_7(api, task_id):
     assert response.get_json()["meta"]["endpoint"]["actual_version"] == "2.7"
     response = api.raw("events.debug_images", "2.6", task=task_id)
     assert response.get_json()["meta"]["endpoint"]["actual_version"] == "2.1"
+
+
+@pytest.mark.parametrize("iters", [2**63, 2**80, -2**70, 1e300])
+def test_iters_beyond_64_bits_are_400_12_not_500(api, task_id, iters):
+    """Regression: these reached PostgreSQL as a bigint parameter ("bigint out of range", a 500)."""
+    api.add_batch([image(task_id, 1)])
+    for version, where in (("2.1", {"task": task_id}), ("2.7", {"metrics": [{"task": task_id}]})):
+        code, subcode, msg = api.error("events.debug_images", version, **where, iters=iters)
+        assert (code, subcode) == (400, 12), msg
+        assert "field 'iters'" in msg
+    assert api.call("events.debug_images", "2.1", task=task_id, iters=2**63 - 1)["returned"] == 1

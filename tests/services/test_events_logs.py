@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 
 import pytest
 
@@ -295,6 +296,9 @@ def test_download_streams(client, api, task_id):
     ("{msg[3]}", 16, "invalid line format"),
     ("{msg.upper}", 16, "invalid line format"),
     ("{msg", 16, "invalid line format"),
+    ("{msg:>999999999}", 16, "width or precision above 1000"),  # was a gigabyte a line: worker killed mid-stream
+    ("{asctime!r:^1001} {msg}", 16, "width or precision above 1000"),
+    ("{timestamp:.5000f}", 16, "width or precision above 1000"),
 ])
 def test_download_bad_line_format(api, task_id, line_format, subcode, fragment):
     api.add_batch(logs(task_id, 1))
@@ -364,3 +368,60 @@ def test_get_task_log_2_9_bad_input(api, task_id):
     assert api.error("events.get_task_log", "2.9", task=task_id, navigate_earlier="maybe")[:2] == (400, 12)
     assert api.error("events.get_task_log", "2.9", task=task_id, from_timestamp="yesterday")[:2] == (400, 12)
     assert api.error("events.get_task_log", "2.9", task="unknown-task")[:2] == (400, 101)
+
+
+@pytest.mark.parametrize("value", [2**63, 2**80, -2**70, 1e300, -1e300])
+def test_get_task_log_2_9_from_timestamp_beyond_64_bits_is_400_12(api, task_id, value):
+    """Regression: from_timestamp (a number) was bound as bigint: "bigint out of range", a 500."""
+    api.add_batch([log(task_id, "x", timestamp=1000)])
+    code, subcode, msg = api.error("events.get_task_log", "2.9", task=task_id, from_timestamp=value)
+    assert (code, subcode) == (400, 12) and "field 'from_timestamp'" in msg and "out of range" in msg
+    assert api.call("events.get_task_log", "2.9", task=task_id, from_timestamp=2**63 - 1)["returned"] == 1
+
+
+@pytest.mark.parametrize("body,field", [('{"task": "%s", "from_timestamp": NaN}', "from_timestamp"),
+                                        ('{"task": "%s", "from_timestamp": -Infinity}', "from_timestamp")])
+def test_get_task_log_2_9_non_finite_from_timestamp_is_400_12(api, client, task_id, body, field):
+    """Regression: NaN (read by the stdlib fallback parser) crashed int() in the handler, a 500."""
+    response = client.post("/v2.9/events.get_task_log", data=body % task_id, content_type="application/json")
+    code, subcode, msg = api.check_error(response)
+    assert (code, subcode) == (400, 12) and f"field '{field}'" in msg
+
+
+@pytest.mark.parametrize("version", ["1.5", "1.7", "2.9"])
+def test_batch_size_beyond_64_bits_is_400_12(api, task_id, version):
+    api.add_batch([log(task_id, "x")])
+    for size in (2**63, 2**80, 1e300):
+        code, subcode, msg = api.error("events.get_task_log", version, task=task_id, batch_size=size)
+        assert (code, subcode) == (400, 12) and "field 'batch_size'" in msg
+
+
+def test_download_width_up_to_the_limit_works(client, api, task_id):
+    api.add_batch([log(task_id, "hello", timestamp=1000)])
+    response = client.post("/events.download_task_log", json={"task": task_id, "line_type": "text",
+                                                               "line_format": "{msg:>1000}"})
+    assert response.status_code == 200 and response.data == b" " * 995 + b"hello\n"
+
+
+@pytest.mark.parametrize("task_id", ["crlf\r\nX-Injected: 1", "uni\u4e2d\u6587", 'quote"; filename=evil.sh', "a b"])
+def test_download_file_name_from_any_task_id(client, api, task_id):
+    """Regression: the task id went raw into Content-Disposition: CR/LF was a 500 (and would be a
+    header injection), non-Latin-1 text a bare HTML 500 from gunicorn."""
+    from urllib.parse import quote
+
+    api.add_batch([log(task_id, "line", timestamp=1000)])
+    response = client.post("/events.download_task_log", json={"task": task_id})
+    assert response.status_code == 200 and b'"msg":"line"' in response.data
+    disposition = response.headers["Content-Disposition"]
+    assert "\r" not in disposition and "\n" not in disposition and disposition.isascii()
+    assert "X-Injected" not in response.headers
+    assert disposition.endswith(f"filename*=UTF-8''{quote(f'task_{task_id}.log', safe='')}")
+    assert disposition.count('"') == 2  # the ASCII stand-in is one quoted token
+
+
+def test_download_over_gunicorn_with_a_non_latin_task_id(server, http):
+    task_id = f"\u4e2d\u6587 {uuid.uuid4().hex}"
+    assert http.post(f"{server}/events.add", json=log(task_id, "line", timestamp=1000)).status_code == 200
+    response = http.post(f"{server}/events.download_task_log", json={"task": task_id})
+    assert response.status_code == 200 and b'"msg":"line"' in response.content
+    assert "filename*=UTF-8''" in response.headers["Content-Disposition"]

@@ -171,3 +171,15 @@ def test_multi_task_bad_input(api, task_id, kw, expected):
 def test_multi_task_missing_tasks_is_400_11(api):
     code, subcode, msg = api.error("events.get_multi_task_plots")
     assert (code, subcode) == (400, 11) and "tasks" in msg
+
+
+@pytest.mark.parametrize("iters", [2**63, 2**80, -2**70, 1e300])
+def test_iters_beyond_64_bits_are_400_12_not_500(api, task_id, iters):
+    """Regression: these reached PostgreSQL as a bigint parameter ("bigint out of range", a 500)."""
+    api.add_batch([plot(task_id, 1)])
+    for name, where in (("events.get_task_plots", {"task": task_id}),
+                        ("events.get_multi_task_plots", {"tasks": [task_id]})):
+        code, subcode, msg = api.error(name, **where, iters=iters)
+        assert (code, subcode) == (400, 12), msg
+        assert "field 'iters'" in msg
+    assert api.call("events.get_task_plots", task=task_id, iters=2**63 - 1)["returned"] == 1

@@ -47,3 +47,12 @@ def test_unknown_project_and_bad_pattern(api):
     assert api.error("projects.get_by_id", project="nope")[:2] == (400, 401)
     assert api.error("projects.get_all", name="[unclosed")[:2] == (400, 21)
     assert api.error("projects.get_all", order_by=["password"])[:2] == (400, 12)
+
+
+def test_project_name_beyond_its_index_limit_is_400_12_not_503(api, client):
+    """Regression: a name too big for the unique (company, name) index entry was a 503 (retried forever)."""
+    code, subcode, msg = api.error("projects.create", name="\u4e2d" * 3000)
+    assert (code, subcode) == (400, 12) and "field 'name'" in msg and "longer than 600 characters" in msg
+    assert len(msg) < 200  # the value itself is not repeated
+    name = uuid.uuid4().hex + "\U0001F600" * 568  # 600 characters, 2,304 bytes: fits
+    assert api.call("projects.get_by_id", project=api.call("projects.create", name=name)["id"])["project"]["name"] == name

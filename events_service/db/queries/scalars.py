@@ -397,20 +397,35 @@ _DOC_COLUMNS = "ts, iter, worker, received, series_key, extra, value"
 def scalar_documents(rows: Sequence[tuple], task_id: str, names: dict[int, tuple[str, str]]) -> list[dict[str, Any]]:
     """page_by_iter rows as ClearML event documents: exactly events.to_document's output for scalars
     (tests/services/test_events_scalars.py checks that), built from plain tuples because paging
-    through a long series spends most of its time here (about 3x faster than Row objects)."""
+    through a long series spends most of its time here (about 3x faster than Row objects).
+
+    The common row (an iteration, a value, no extra fields) is one dict display in to_document's
+    key order instead of six stores (5-10% of this function measured); other rows take the
+    general path. @timestamp is looked up in a per-page dict before iso_ms' LRU cache.
+    """
     docs = []
+    append = docs.append
+    stamps: dict[int, str] = {}  # received -> @timestamp: a page shares a few ingestion times
     for ts, iteration, worker, received, series_key, extra, value in rows:
+        stamp = stamps.get(received)
+        if stamp is None:
+            stamp = stamps[received] = iso_ms(received)
+        metric, variant = names.get(series_key, ("", ""))
+        if iteration is not None and value is not None and not extra:
+            append({"timestamp": ts, "type": SCALAR, "task": task_id, "iter": iteration, "metric": metric,
+                    "variant": variant, "value": value, "worker": worker, "@timestamp": stamp})
+            continue
         doc: dict[str, Any] = {"timestamp": ts, "type": SCALAR, "task": task_id}
         if iteration is not None:
             doc["iter"] = iteration
-        doc["metric"], doc["variant"] = names.get(series_key, ("", ""))
+        doc["metric"], doc["variant"] = metric, variant
         if value is not None:
             doc["value"] = value
         doc["worker"] = worker
-        doc["@timestamp"] = iso_ms(received)
+        doc["@timestamp"] = stamp
         if extra:
             doc.update((k, v) for k, v in extra.items() if k not in doc)
-        docs.append(doc)
+        append(doc)
     return docs
 
 

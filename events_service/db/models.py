@@ -10,7 +10,8 @@ Layout (reasons and measurements in migrations/versions/0001_initial.py and the 
                      time (epoch ms, 7-day chunks). No foreign keys (a per-row trigger would halve
                      COPY speed); the ingest code checks tasks and series itself.
   scalar_buckets     per-series pre-aggregates of scalar values by iteration (0003; design in
-                     events_service/db/queries/scalars.py), removed with their series (CASCADE).
+                     events_service/db/queries/scalars.py), removed with their series (CASCADE); the
+                     primary key INCLUDEs the payload for index-only reads (0004).
 """
 from __future__ import annotations
 
@@ -165,7 +166,9 @@ scalar_buckets = Table(
     Column("max_value", Double, nullable=False),
     Column("min_iter", BigInteger, nullable=False),
     Column("max_iter", BigInteger, nullable=False),
-    PrimaryKeyConstraint("series_key", "width", "bucket"),
+    # INCLUDE (0004): histograms read buckets with index-only scans (see the migration).
+    PrimaryKeyConstraint("series_key", "width", "bucket", postgresql_include=[
+        "value_count", "value_sum", "min_value", "max_value", "min_iter", "max_iter"]),
 )
 
 EVENT_TABLES = {

@@ -188,6 +188,38 @@ def test_downsampling_equals_direct_sql_on_long_series(api, db, task_id, samples
     assert_buckets_exact(db, task_id)
 
 
+def test_stored_buckets_come_in_iteration_order_whatever_the_write_order(api, db, task_id):
+    """An interval equal to a stored width is answered from scalar_buckets alone; written newest
+    iteration first (buckets physically in descending order), the curve is still ascending and exact."""
+    rng = random.Random(11)
+    events = [scalar(task_id, i, "m", v, dyadic(rng)) for i in range(3999, -1, -1) for v in ("a", "b")]
+    for start in range(0, len(events), 700):
+        api.add_batch(events[start:start + 700])
+    count, lo, hi = raw_stats(db, task_id, "m", "a")
+    interval = sampling.choose_interval(count, lo, hi, 40)
+    assert interval == 100 and sampling.choose_width(count, lo, hi, interval) == 100  # the stored path
+    data = hist(api, task_id, samples=40)
+    for variant in ("a", "b"):
+        assert data["m"][variant]["x"] == list(range(0, 4000, 100))
+        assert_matches_direct(db, task_id, data, "m", variant, 40)
+
+
+def test_intervals_that_are_multiples_of_a_stored_width_merge_whole_buckets(api, db, task_id):
+    """Interval 200 over width-100 buckets, negative iterations included (floor division): each
+    interval-bucket merges two stored buckets and equals the computation over the raw points."""
+    rng = random.Random(12)
+    events = [scalar(task_id, i, "m", v, dyadic(rng)) for i in range(-2000, 2000) for v in ("a", "b")]
+    for start in range(0, len(events), 1000):
+        api.add_batch(events[start:start + 1000])
+    count, lo, hi = raw_stats(db, task_id, "m", "a")
+    interval = sampling.choose_interval(count, lo, hi, 20)
+    assert (interval, sampling.choose_width(count, lo, hi, interval)) == (200, 100)  # the merging path
+    data = hist(api, task_id, samples=20)
+    for variant in ("a", "b"):
+        assert data["m"][variant]["x"] == list(range(-2000, 2000, 200))
+        assert_matches_direct(db, task_id, data, "m", variant, 20)
+
+
 def test_downsampling_with_non_dyadic_values_is_within_rounding(api, db, task_id):
     rng = random.Random(3)
     api.add_batch([scalar(task_id, i, value=rng.uniform(-1e3, 1e3)) for i in range(4000)])

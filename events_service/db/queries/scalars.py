@@ -33,8 +33,14 @@ raw points, after re-sends that replace values, and after deleting all of a task
 
 Reading: histograms by iteration read the coarsest level for per-series count / first / last
 iteration, then build each interval-bucket from the stored buckets inside it plus the raw points
-of stored buckets that straddle an edge (sampling.choose_width picks the width). Histograms by
-time read the raw points (the pre-aggregates are by iteration).
+of stored buckets that straddle an edge (sampling.choose_width picks the width); when the interval
+equals the width or is a multiple of it nothing straddles, and simpler queries merge whole stored
+buckets (_stored_buckets, _merged_buckets); intervals below the finest width group the raw points
+(_raw_buckets). Histograms by
+time read the raw points (the pre-aggregates are by iteration). The primary key INCLUDEs the
+payload (migration 0004), so every read of scalar_buckets is an index-only scan once vacuum has
+set the visibility map: ingestion writes all series' buckets of a batch together, which leaves
+one series' buckets on about as many heap pages as rows.
 """
 from __future__ import annotations
 
@@ -252,22 +258,77 @@ def histograms(session: Session, series: Sequence[Series], samples: int, key: st
     stored = sorted(k for k, step in bucketed.items() if widths[k] == step)
     if stored:
         curves.update(_stored_buckets(session, stored, [bucketed[k] for k in stored]))
-    assembled = {k: step for k, step in bucketed.items() if widths[k] != step}
+    merged = sorted(k for k, step in bucketed.items() if widths[k] not in (1, step) and step % widths[k] == 0)
+    merged_set = set(merged)
+    if merged:
+        curves.update(_merged_buckets(session, merged, [widths[k] for k in merged], [bucketed[k] for k in merged]))
+    raw = sorted(k for k in bucketed if widths[k] == 1)
+    if raw:
+        curves.update(_raw_buckets(session, raw, [bucketed[k] for k in raw]))
+    assembled = {k: step for k, step in bucketed.items() if widths[k] not in (1, step) and k not in merged_set}
     if assembled:
         curves.update(_iter_buckets(session, assembled, widths))
     return curves
 
 
 def _stored_buckets(session: Session, keys: list[int], widths: list[int]) -> dict[int, Curve]:
-    """Intervals equal to a pre-aggregate width: the stored buckets are the answer, row for row."""
+    """Intervals equal to a pre-aggregate width: the stored buckets are the answer, row for row.
+
+    Per series, one index-only scan of the primary key (it INCLUDEs the payload, migration 0004)
+    already yields the buckets in order, and the four arrays are aggregated from that ordered
+    subquery: PostgreSQL 15 sorts again for every `array_agg(... ORDER BY ...)` (about half of
+    this query's time at samples=1000). The four aggregates read one and the same row stream, so
+    they stay aligned whatever the order; x ascending is checked by the tests.
+    """
     rows = _fetch_binary(session, f"""
-        SELECT p.series_key, array_agg({_start('b.bucket', 'p.width')} ORDER BY b.bucket),
-               array_agg(b.value_sum / b.value_count ORDER BY b.bucket), array_agg(b.min_value ORDER BY b.bucket),
-               array_agg(b.max_value ORDER BY b.bucket)
+        SELECT p.series_key, a.x, a.y, a.y_min, a.y_max
         FROM unnest(CAST(%(keys)s AS bigint[]), CAST(%(widths)s AS bigint[])) AS p(series_key, width)
-        CROSS JOIN LATERAL (SELECT bucket, value_sum, value_count, min_value, max_value FROM scalar_buckets b
-                            WHERE b.series_key = p.series_key AND b.width = p.width OFFSET 0) b
-        GROUP BY p.series_key""", {"keys": keys, "widths": widths})
+        CROSS JOIN LATERAL (
+            SELECT array_agg({_start('b.bucket', 'p.width')}) AS x, array_agg(b.value_sum / b.value_count) AS y,
+                   array_agg(b.min_value) AS y_min, array_agg(b.max_value) AS y_max
+            FROM (SELECT bucket, value_sum, value_count, min_value, max_value FROM scalar_buckets b
+                  WHERE b.series_key = p.series_key AND b.width = p.width ORDER BY b.bucket) b) a
+        WHERE a.x IS NOT NULL""", {"keys": keys, "widths": widths})
+    return {r[0]: Curve(x=r[1], y=r[2], y_min=r[3], y_max=r[4]) for r in rows}
+
+
+def _merged_buckets(session: Session, keys: list[int], widths: list[int], steps: list[int]) -> dict[int, Curve]:
+    """Intervals that are a multiple of the pre-aggregate width: every stored bucket lies inside one
+    interval (both are aligned to 0), so each interval-bucket merges whole stored buckets and no raw
+    point is read. The general query (_iter_buckets) materialises every stored row and sorts four
+    times; here each series is one index-only scan, grouped by interval and ordered once (at
+    samples=1000 over 10 x 20,000 iterations: 20,000 buckets, about 3x faster)."""
+    rows = _fetch_binary(session, f"""
+        SELECT p.series_key, a.x, a.y, a.y_min, a.y_max
+        FROM unnest(CAST(%(keys)s AS bigint[]), CAST(%(widths)s AS bigint[]), CAST(%(steps)s AS bigint[]))
+             AS p(series_key, width, step)
+        CROSS JOIN LATERAL (
+            SELECT array_agg({_start('g.k', 'p.step')}) AS x, array_agg(g.mean) AS y, array_agg(g.low) AS y_min,
+                   array_agg(g.high) AS y_max
+            FROM (SELECT {_floor_div('b.bucket', '(p.step / p.width)')} AS k, sum(b.value_sum) / sum(b.value_count) AS mean,
+                         min(b.min_value) AS low, max(b.max_value) AS high
+                  FROM scalar_buckets b WHERE b.series_key = p.series_key AND b.width = p.width
+                  GROUP BY 1 ORDER BY 1) g) a
+        WHERE a.x IS NOT NULL""", {"keys": keys, "widths": widths, "steps": steps})
+    return {r[0]: Curve(x=r[1], y=r[2], y_min=r[3], y_max=r[4]) for r in rows}
+
+
+def _raw_buckets(session: Session, keys: list[int], steps: list[int]) -> dict[int, Curve]:
+    """Intervals too fine for any pre-aggregate (sampling.choose_width said 1): each series' raw
+    points grouped by interval in one lateral query, ordered once, instead of going through the
+    general query's union, regrouping and four sorts (about 2x faster at 10 x 20,000 points)."""
+    rows = _fetch_binary(session, f"""
+        SELECT p.series_key, a.x, a.y, a.y_min, a.y_max
+        FROM unnest(CAST(%(keys)s AS bigint[]), CAST(%(steps)s AS bigint[])) AS p(series_key, step)
+        CROSS JOIN LATERAL (
+            SELECT array_agg({_start('g.k', 'p.step')}) AS x, array_agg(g.mean) AS y, array_agg(g.low) AS y_min,
+                   array_agg(g.high) AS y_max
+            FROM (SELECT {_floor_div('e.iter', 'p.step')} AS k, sum(e.value) / count(*) AS mean,
+                         min(e.value) AS low, max(e.value) AS high
+                  FROM scalar_events e WHERE e.series_key = p.series_key AND e.iter IS NOT NULL
+                  AND e.iter <> {SINGLE_VALUE_ITER} AND e.value IS NOT NULL
+                  GROUP BY 1 ORDER BY 1) g) a
+        WHERE a.x IS NOT NULL""", {"keys": keys, "steps": steps})
     return {r[0]: Curve(x=r[1], y=r[2], y_min=r[3], y_max=r[4]) for r in rows}
 
 
@@ -388,20 +449,35 @@ _DOC_COLUMNS = "ts, iter, worker, received, series_key, extra, value"
 def scalar_documents(rows: Sequence[tuple], task_id: str, names: dict[int, tuple[str, str]]) -> list[dict[str, Any]]:
     """page_by_iter rows as ClearML event documents: exactly events.to_document's output for scalars
     (tests/services/test_events_scalars.py checks that), built from plain tuples because paging
-    through a long series spends most of its time here (about 3x faster than Row objects)."""
+    through a long series spends most of its time here (about 3x faster than Row objects).
+
+    The common row (an iteration, a value, no extra fields) is one dict display in to_document's
+    key order instead of six stores (5-10% of this function measured); other rows take the
+    general path. @timestamp is looked up in a per-page dict before iso_ms' LRU cache.
+    """
     docs = []
+    append = docs.append
+    stamps: dict[int, str] = {}  # received -> @timestamp: a page shares a few ingestion times
     for ts, iteration, worker, received, series_key, extra, value in rows:
+        stamp = stamps.get(received)
+        if stamp is None:
+            stamp = stamps[received] = iso_ms(received)
+        metric, variant = names.get(series_key, ("", ""))
+        if iteration is not None and value is not None and not extra:
+            append({"timestamp": ts, "type": SCALAR, "task": task_id, "iter": iteration, "metric": metric,
+                    "variant": variant, "value": value, "worker": worker, "@timestamp": stamp})
+            continue
         doc: dict[str, Any] = {"timestamp": ts, "type": SCALAR, "task": task_id}
         if iteration is not None:
             doc["iter"] = iteration
-        doc["metric"], doc["variant"] = names.get(series_key, ("", ""))
+        doc["metric"], doc["variant"] = metric, variant
         if value is not None:
             doc["value"] = value
         doc["worker"] = worker
-        doc["@timestamp"] = iso_ms(received)
+        doc["@timestamp"] = stamp
         if extra:
             doc.update((k, v) for k, v in extra.items() if k not in doc)
-        docs.append(doc)
+        append(doc)
     return docs
 
 

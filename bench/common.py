@@ -70,14 +70,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(url: str, workers: int = 4, **env: str):
-    """gunicorn wsgi:app on the given database; yields (base_url, process)."""
+def gunicorn(url: str, workers: int = 4, app: str = "wsgi:app", **env: str):
+    """gunicorn `app` (importable from the project or bench/) on the given database, configured as
+    `make run` configures it; yields (base_url, process)."""
     OUT.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    environ = dict(os.environ, EVENTS_DATABASE_URL=url, EVENTS_SECRET_KEY="bench-secret", **env)
+    environ = dict(os.environ, EVENTS_DATABASE_URL=url, EVENTS_SECRET_KEY="bench-secret",
+                   PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "bench")]), **env)
     with open(OUT / "gunicorn.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers",
-                                 str(workers), "wsgi:app"], cwd=ROOT, env=environ, stdout=log, stderr=log)
+        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind",
+                                 f"127.0.0.1:{port}", "--workers", str(workers), app],
+                                cwd=ROOT, env=environ, stdout=log, stderr=log)
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.time() + 30

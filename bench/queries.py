@@ -27,13 +27,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
@@ -43,7 +40,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import fresh_database, libpq_dsn, login  # noqa: E402
+from common import fresh_database, gunicorn, libpq_dsn, login  # noqa: E402
 from sqlalchemy import create_engine  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
@@ -66,40 +63,6 @@ def database_url(arg: str | None) -> str:
 
 def dsn(url: str, database: str | None = None) -> str:
     return libpq_dsn(url, database)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def gunicorn(url: str, app: str = "wsgi:app", workers: int = 2):
-    """gunicorn on a free loopback port (as tests/conftest.py starts one); yields its base URL."""
-    port = free_port()
-    env = dict(os.environ, EVENTS_DATABASE_URL=url, EVENTS_SECRET_KEY=SECRET,
-               PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "bench")]))
-    log_path = ROOT / ".tmp" / "bench-queries-gunicorn.log"
-    log_path.parent.mkdir(exist_ok=True)
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers",
-                                 str(workers), app], cwd=ROOT, env=env, stdout=log, stderr=log)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.time() + 30
-            while True:
-                try:
-                    requests.options(f"{base}/events.add", timeout=2)
-                    break
-                except requests.RequestException:
-                    if proc.poll() is not None or time.time() > deadline:
-                        raise RuntimeError(f"gunicorn did not start; see {log_path}")
-                    time.sleep(0.2)
-            yield base
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
 
 
 def batches(task: str, series: int, points: int, size: int = 1000) -> list[bytes]:
@@ -147,7 +110,7 @@ def main() -> None:
     CREDENTIALS[:] = fresh_database(url)
 
     throwaway, task = f"noagg-{uuid.uuid4().hex}", f"bench-{uuid.uuid4().hex}"
-    with gunicorn(url, "_noagg_wsgi:app") as base:
+    with gunicorn(url, workers=2, app="_noagg_wsgi:app") as (base, _):
         rate_without = ingest(base, batches(throwaway, args.series, args.points))
     with psycopg.connect(dsn(url), autocommit=True) as conn:  # what delete_for_task does
         with conn.transaction():
@@ -155,7 +118,7 @@ def main() -> None:
                          (throwaway,))
             conn.execute("DELETE FROM tasks WHERE id = %s", (throwaway,))
         conn.execute("VACUUM ANALYZE")  # the measured run should not pay for the throw-away task's dead rows
-    with gunicorn(url) as base:
+    with gunicorn(url, workers=2) as (base, _):
         rate_with = ingest(base, batches(task, args.series, args.points))
     print(f"ingest over HTTP (add_batch, 1000 events/request, 1 writer): "
           f"{rate_without:,.0f} events/s without pre-aggregates, {rate_with:,.0f} events/s with "
@@ -180,7 +143,7 @@ def main() -> None:
         scan_ms = median_ms(scan, args.repeat)
         fetch_ms = median_ms(fetch_series, args.repeat)
 
-    with gunicorn(url) as base, requests.Session() as http:
+    with gunicorn(url, workers=2) as (base, _), requests.Session() as http:
         http.headers.update(login(base, tuple(CREDENTIALS)))
 
         def call(name, **body):

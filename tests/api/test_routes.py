@@ -55,7 +55,7 @@ def test_unparsable_version_is_400_2(client):
 
 def test_trailing_slash_and_no_leading_version_are_accepted(api, task_id):
     api.add_batch([scalar(task_id, 1)])
-    response = api.client.post(f"/v2.1/events.get_task_events/", json={"task": task_id})
+    response = api.client.post("/v2.1/events.get_task_events/", json={"task": task_id})
     assert api.check_ok(response)["total"] == 1
 
 

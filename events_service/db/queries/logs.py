@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 # The download's rows, in the order it writes them. Times are formatted in Python (cached per
 # second): to_char() in the query halves the rows PostgreSQL sends per second. Text lines need

@@ -13,7 +13,6 @@ import json
 import string
 import time
 from functools import lru_cache
-from operator import itemgetter
 from typing import Any, Iterator
 
 import orjson
@@ -141,43 +140,38 @@ def asctime(epoch_ms: int) -> str:
     return f"{_second(seconds)},{millis:03d}"
 
 
-def _template(line_format: str) -> tuple[str, list[int]] | None:
-    """A checked line format as a %-template and the indexes of its fields in (timestamp, asctime,
-    level, worker, msg), when it has only plain placeholders (no spec, no conversion): filling
-    it is then about three times cheaper than str.format_map with a dict per line."""
-    text, order = [], []
-    for literal, field, spec, conversion in string.Formatter().parse(line_format):
-        text.append(literal.replace("%", "%%"))
+def _sql_parts(line_format: str) -> list[tuple[str, str]] | None:
+    """A checked line format (its trailing newline dropped: text_line adds one) as
+    ("literal", text) and ("field", placeholder) parts, when it has only plain placeholders
+    (no format spec, no conversion), which PostgreSQL can then write; None otherwise."""
+    parts: list[tuple[str, str]] = []
+    for literal, field, spec, conversion in string.Formatter().parse(line_format[:-1]):
+        if literal:
+            parts.append(("literal", literal))
         if field is not None:
             if spec or conversion or field not in PLACEHOLDERS:
                 return None
-            text.append("%s")
-            order.append(("timestamp", "asctime", "level", "worker", "msg").index(field))
-    return "".join(text), order
+            parts.append(("field", field))
+    return parts
 
 
 def _text_lines(batches: Iterator[list[tuple]], line_format: str) -> Iterator[bytes]:
-    """Lines of the checked `line_format`; a field the event lacks is written empty."""
-    compiled = _template(line_format)
-    if compiled is None or not compiled[1]:
-        fill = line_format.format_map
-        for rows in batches:
-            yield "".join([fill({"timestamp": ts, "asctime": asctime(ts), "level": level or "",
-                                 "worker": worker or "", "msg": msg or ""})
-                           for ts, level, worker, msg in rows]).encode()
-        return
-    template, order = compiled
-    pick = itemgetter(*order) if len(order) > 1 else (lambda values: (values[order[0]],))
-    stamp = asctime if 1 in order else (lambda ts: "")
+    """Lines of a checked `line_format` with specs or conversions, filled by str.format_map;
+    a field the event lacks is written empty."""
+    fill = line_format.format_map
     for rows in batches:
-        yield "".join([template % pick((ts, stamp(ts), level or "", worker or "", msg or ""))
+        yield "".join([fill({"timestamp": ts, "asctime": asctime(ts), "level": level or "",
+                             "worker": worker or "", "msg": msg or ""})
                        for ts, level, worker, msg in rows]).encode()
 
 
 # The common log line (no iteration, no extra fields, level and msg present: what the SDK sends),
-# written from a template: only msg needs escaping per line; metric/variant, level and worker
-# repeat and are escaped once. Same keys, order and values as the general path below.
+# written from a template. PostgreSQL JSON-escapes msg (to_json, the same text as orjson, on the
+# database's core); metric/variant, level, worker, the ingestion time and the second of the event
+# time repeat, so each is formatted once. Same keys, order and values as the general path below.
 _SDK_LINE = '{"timestamp":%d,%s,"level":%s,"msg":%s,"worker":%s,"@timestamp":"%s","asctime":"%s"}\n'
+_MILLIS = tuple(",%03d" % ms for ms in range(1000))
+_CACHE_LIMIT = 100_000  # formatted times kept per download (a few MB at most)
 
 
 def _ascii_json(lines: list[str]) -> bytes:
@@ -191,34 +185,52 @@ def _ascii_json(lines: list[str]) -> bytes:
 
 
 def _json_lines(batches: Iterator[list[tuple]], names: dict[int, tuple[str, str]]) -> Iterator[bytes]:
-    """The stored event minus `type` and `task`, plus `asctime` (the fields get_task_log shows)."""
+    """The stored event minus `type` and `task`, plus `asctime` (the fields get_task_log shows).
+
+    Rows are log_queries.JSON_COLUMNS: msg comes JSON-escaped."""
     iso = event_queries.iso_ms
     dumps = orjson.dumps
     quoted: dict[Any, str] = {}
     series: dict[int, str] = {}
+    received_iso: dict[int, str] = {}
+    seconds: dict[int, str] = {}
     for rows in batches:
+        if len(received_iso) > _CACHE_LIMIT or len(seconds) > _CACHE_LIMIT:
+            received_iso.clear()
+            seconds.clear()
         lines = []
-        for ts, level, worker, msg, iteration, series_key, received, extra in rows:
-            metric, variant = names.get(series_key, ("", ""))
-            if iteration is None and extra is None and level is not None and msg is not None:
-                if series_key not in series:
-                    series[series_key] = (f'"metric":{dumps(metric).decode()},'
-                                          f'"variant":{dumps(variant).decode()}')
-                if level not in quoted:
-                    quoted[level] = dumps(level).decode()
-                if worker not in quoted:
-                    quoted[worker] = dumps(worker).decode()
-                lines.append(_SDK_LINE % (ts, series[series_key], quoted[level], dumps(msg).decode(),
-                                          quoted[worker], iso(received), asctime(ts)))
+        for ts, level, worker, msg_json, iteration, series_key, received, extra in rows:
+            if iteration is None and extra is None and level is not None and msg_json is not None:
+                names_json = series.get(series_key)
+                if names_json is None:
+                    metric, variant = names.get(series_key, ("", ""))
+                    names_json = series[series_key] = (f'"metric":{dumps(metric).decode()},'
+                                                       f'"variant":{dumps(variant).decode()}')
+                level_json = quoted.get(level)
+                if level_json is None:
+                    level_json = quoted[level] = dumps(level).decode()
+                worker_json = quoted.get(worker)
+                if worker_json is None:
+                    worker_json = quoted[worker] = dumps(worker).decode()
+                received_text = received_iso.get(received)
+                if received_text is None:
+                    received_text = received_iso[received] = iso(received)
+                second, millis = divmod(ts, 1000)
+                second_text = seconds.get(second)
+                if second_text is None:
+                    second_text = seconds[second] = _second(second)
+                lines.append(_SDK_LINE % (ts, names_json, level_json, msg_json, worker_json, received_text,
+                                          second_text + _MILLIS[millis]))
                 continue
+            metric, variant = names.get(series_key, ("", ""))
             doc: dict[str, Any] = {"timestamp": ts}
             if iteration is not None:
                 doc["iter"] = iteration
             doc["metric"], doc["variant"] = metric, variant
             if level is not None:
                 doc["level"] = level
-            if msg is not None:
-                doc["msg"] = msg
+            if msg_json is not None:
+                doc["msg"] = json.loads(msg_json)
             doc["worker"] = worker
             doc["@timestamp"] = iso(received)
             doc["asctime"] = asctime(ts)
@@ -230,7 +242,9 @@ def _json_lines(batches: Iterator[list[tuple]], names: dict[int, tuple[str, str]
 
 @endpoint("events.download_task_log", "2.1")
 def download_task_log(call: Call, req: dict[str, Any]) -> Attachment:
-    """The task's whole log, oldest first, as an attachment streamed from a server-side cursor.
+    """The task's whole log, oldest first, as an attachment streamed from server-side cursors:
+    text lines written by PostgreSQL (formats with specs or conversions: filled here), json
+    lines filled here (see _json_lines).
 
     `line_type` json (default, as ClearML) or text with `line_format`; `{asctime}` is the
     event's own time `YYYY-MM-DD HH:MM:SS,mmm` UTC. A field a line lacks is written empty.
@@ -239,8 +253,13 @@ def download_task_log(call: Call, req: dict[str, Any]) -> Attachment:
     engine = call.db.get_bind()
     if (req.get("line_type") or "json") == "text":
         line_format = check_line_format(req.get("line_format", ""))
-        chunks = _text_lines(log_queries.stream(engine, task.key, CHUNK_ROWS, full=False), line_format)
+        parts = _sql_parts(line_format)
+        if parts is None:
+            chunks = _text_lines(log_queries.stream(engine, task.key, CHUNK_ROWS), line_format)
+        else:
+            line = log_queries.text_line(parts)
+            chunks = log_queries.formatted_lines(engine, task.key, line, CHUNK_ROWS)
     else:
-        names = event_queries.series_names(call.db, task.key)
-        chunks = _json_lines(log_queries.stream(engine, task.key, CHUNK_ROWS), names)
+        names = event_queries.series_names(call.db, task.key, "log")
+        chunks = _json_lines(log_queries.stream(engine, task.key, CHUNK_ROWS, full=True), names)
     return Attachment(filename=f"task_{task.id}.log", chunks=chunks)

@@ -165,86 +165,65 @@ def _text_lines(batches: Iterator[list[tuple]], line_format: str) -> Iterator[by
                        for ts, level, worker, msg in rows]).encode()
 
 
-# The common log line (no iteration, no extra fields, level and msg present: what the SDK sends),
-# written from a template. PostgreSQL JSON-escapes msg (to_json, the same text as orjson, on the
-# database's core); metric/variant, level, worker, the ingestion time and the second of the event
-# time repeat, so each is formatted once. Same keys, order and values as the general path below.
-_SDK_LINE = '{"timestamp":%d,%s,"level":%s,"msg":%s,"worker":%s,"@timestamp":"%s","asctime":"%s"}\n'
-_MILLIS = tuple(",%03d" % ms for ms in range(1000))
+# A JSON line is PostgreSQL's head (log_queries.json_heads: everything up to the value of
+# `@timestamp`) and the two times, which repeat from line to line (one ingestion time per SDK
+# batch, one second for many lines) and are formatted once each here.
+_MILLIS = tuple(b',%03d"}\n' % ms for ms in range(1000))  # asctime's milliseconds and the line's end
 _CACHE_LIMIT = 100_000  # formatted times kept per download (a few MB at most)
 
 
-def _ascii_json(lines: list[str]) -> bytes:
-    """Compact JSON with non-ASCII escaped, as ClearML writes it: orjson output is UTF-8, so the
+def _with_extra(line: bytes, extra: str) -> bytes:
+    """The line with the event's extra fields the line does not already have, in stored order."""
+    doc = json.loads(line)
+    doc.update((k, v) for k, v in json.loads(extra).items() if k not in doc)
+    return jsonutil.dumps(doc) + b"\n"
+
+
+def _ascii_json(lines: list[bytes]) -> bytes:
+    """Compact JSON with non-ASCII escaped, as ClearML writes it: the lines are UTF-8, so the
     (rare) lines with non-ASCII text are re-encoded by the stdlib, keeping their key order."""
-    chunk = "".join(lines)
+    chunk = b"".join(lines)
     if not chunk.isascii():
-        chunk = "".join(line if line.isascii() else json.dumps(json.loads(line), separators=(",", ":")) + "\n"
-                        for line in lines)
-    return chunk.encode()
+        chunk = b"".join(line if line.isascii() else
+                         json.dumps(json.loads(line), separators=(",", ":")).encode() + b"\n"
+                         for line in lines)
+    return chunk
 
 
-def _json_lines(batches: Iterator[list[tuple]], names: dict[int, tuple[str, str]]) -> Iterator[bytes]:
-    """The stored event minus `type` and `task`, plus `asctime` (the fields get_task_log shows).
-
-    Rows are log_queries.JSON_COLUMNS: msg comes JSON-escaped."""
-    iso = event_queries.iso_ms
-    dumps = orjson.dumps
-    quoted: dict[Any, str] = {}
-    series: dict[int, str] = {}
-    received_iso: dict[int, str] = {}
-    seconds: dict[int, str] = {}
+def _json_lines(batches: Iterator[list[tuple]]) -> Iterator[bytes]:
+    """The stored event minus `type` and `task`, plus `asctime` (the fields get_task_log shows),
+    from rows of log_queries.json_rows."""
+    received_text: dict[int, bytes] = {}
+    second_text: dict[int, bytes] = {}
     for rows in batches:
-        if len(received_iso) > _CACHE_LIMIT or len(seconds) > _CACHE_LIMIT:
-            received_iso.clear()
-            seconds.clear()
+        if len(received_text) > _CACHE_LIMIT or len(second_text) > _CACHE_LIMIT:
+            received_text.clear()
+            second_text.clear()
         lines = []
-        for ts, level, worker, msg_json, iteration, series_key, received, extra in rows:
-            if iteration is None and extra is None and level is not None and msg_json is not None:
-                names_json = series.get(series_key)
-                if names_json is None:
-                    metric, variant = names.get(series_key, ("", ""))
-                    names_json = series[series_key] = (f'"metric":{dumps(metric).decode()},'
-                                                       f'"variant":{dumps(variant).decode()}')
-                level_json = quoted.get(level)
-                if level_json is None:
-                    level_json = quoted[level] = dumps(level).decode()
-                worker_json = quoted.get(worker)
-                if worker_json is None:
-                    worker_json = quoted[worker] = dumps(worker).decode()
-                received_text = received_iso.get(received)
-                if received_text is None:
-                    received_text = received_iso[received] = iso(received)
-                second, millis = divmod(ts, 1000)
-                second_text = seconds.get(second)
-                if second_text is None:
-                    second_text = seconds[second] = _second(second)
-                lines.append(_SDK_LINE % (ts, names_json, level_json, msg_json, worker_json, received_text,
-                                          second_text + _MILLIS[millis]))
-                continue
-            metric, variant = names.get(series_key, ("", ""))
-            doc: dict[str, Any] = {"timestamp": ts}
-            if iteration is not None:
-                doc["iter"] = iteration
-            doc["metric"], doc["variant"] = metric, variant
-            if level is not None:
-                doc["level"] = level
-            if msg_json is not None:
-                doc["msg"] = json.loads(msg_json)
-            doc["worker"] = worker
-            doc["@timestamp"] = iso(received)
-            doc["asctime"] = asctime(ts)
-            if extra:
-                doc.update((k, v) for k, v in extra.items() if k not in doc)
-            lines.append(jsonutil.dumps(doc).decode() + "\n")
+        for head, ts, received, extra in rows:
+            received_part = received_text.get(received)
+            if received_part is None:
+                received_part = f'{event_queries.iso_ms(received)}","asctime":"'.encode()
+                received_text[received] = received_part
+            second, millis = divmod(ts, 1000)
+            second_part = second_text.get(second)
+            if second_part is None:
+                second_part = second_text[second] = _second(second).encode()
+            line = head + received_part + second_part + _MILLIS[millis]
+            lines.append(line if extra is None else _with_extra(line, extra))
         yield _ascii_json(lines)
+
+
+def _series_json(names: dict[int, tuple[str, str]]) -> dict[int, str]:
+    return {key: f'"metric":{orjson.dumps(metric).decode()},"variant":{orjson.dumps(variant).decode()}'
+            for key, (metric, variant) in names.items()}
 
 
 @endpoint("events.download_task_log", "2.1")
 def download_task_log(call: Call, req: dict[str, Any]) -> Attachment:
     """The task's whole log, oldest first, as an attachment streamed from server-side cursors:
     text lines written by PostgreSQL (formats with specs or conversions: filled here), json
-    lines filled here (see _json_lines).
+    lines written by PostgreSQL but for their two times (see _json_lines).
 
     `line_type` json (default, as ClearML) or text with `line_format`; `{asctime}` is the
     event's own time `YYYY-MM-DD HH:MM:SS,mmm` UTC. A field a line lacks is written empty.
@@ -260,6 +239,7 @@ def download_task_log(call: Call, req: dict[str, Any]) -> Attachment:
             line = log_queries.text_line(parts)
             chunks = log_queries.formatted_lines(engine, task.key, line, CHUNK_ROWS)
     else:
-        names = event_queries.series_names(call.db, task.key, "log")
-        chunks = _json_lines(log_queries.stream(engine, task.key, CHUNK_ROWS, full=True), names)
+        series = _series_json(event_queries.series_names(call.db, task.key, "log"))
+        head = log_queries.json_heads(series, _series_json({0: ("", "")})[0])
+        chunks = _json_lines(log_queries.json_rows(engine, task.key, head, CHUNK_ROWS))
     return Attachment(filename=f"task_{task.id}.log", chunks=chunks)

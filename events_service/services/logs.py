@@ -221,7 +221,7 @@ def _series_json(names: dict[int, tuple[str, str]]) -> dict[int, str]:
 
 @endpoint("events.download_task_log", "2.1")
 def download_task_log(call: Call, req: dict[str, Any]) -> Attachment:
-    """The task's whole log, oldest first, as an attachment streamed from server-side cursors:
+    """The task's whole log, oldest first, as an attachment streamed from the database:
     text lines written by PostgreSQL (formats with specs or conversions: filled here), json
     lines written by PostgreSQL but for their two times (see _json_lines).
 

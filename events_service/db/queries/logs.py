@@ -1,32 +1,29 @@
-"""Log reads for downloads, from server-side cursors: text lines formatted by PostgreSQL, or rows
-(json lines, and text formats with conversions or format specs) formatted by the service.
+"""Log reads for downloads, streamed (never the whole log in memory): lines formatted by
+PostgreSQL (text), JSON line heads (json), or plain rows (text formats with specs/conversions).
 
 Pages of get_task_log are read by events.page_by_time (keyset over (ts, id) on the
 (task_key, ts, id) index), so they are not repeated here.
 
-Why PostgreSQL writes text lines: filling a line in Python cost about three times what fetching
-its row costs (the download ran at a third of `COPY ... TO STDOUT`). The backend builds every
-line (to_char, concatenation) on its own core, in parallel with the worker, which only joins
-bytes. Measured against the alternatives (bench/logs.py rows, 200k lines, same run):
-`COPY (SELECT line ...) TO STDOUT` costs the worker 1.7-2 us a line (one CopyData message and
-generator round per row, plus undoing COPY's escaping), the named binary cursor of bytea lines
-0.3-0.7 us. JSON lines built entirely in SQL (to_char twice, to_json three times, a dozen
-concatenations) made the backend the bottleneck at ~230k lines/s, slower than the worker's
-template; only msg's JSON escaping moved there (see JSON_COLUMNS).
+Why the backend formats: filling a line in Python cost about three times what fetching its row
+costs (the download ran at a third of `COPY ... TO STDOUT`, bench/logs.py). The backend builds
+the line on its own core, in parallel with the worker (see _fetch), which joins bytes.
+Measured alternatives (200k lines, worker CPU per line): `COPY (SELECT line ...) TO STDOUT`
+1.7-2 us (a CopyData message and generator round per row, plus undoing COPY's escaping), bytea
+lines from a binary cursor 0.3-0.7 us. Whole JSON lines in SQL (to_char twice, to_json three
+times) made the backend the bottleneck (~230k lines/s); to_char costs it more than the rest of
+the line, and the two times repeat, so the worker appends them (services/logs._json_lines).
 """
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any, Iterator, Sequence
 
 from psycopg import sql
 from sqlalchemy import Engine
 
-# Event time as YYYY-MM-DD HH:MM:SS,mmm UTC (Python logging's asctime) and ingestion time as
-# YYYY-MM-DDTHH:MM:SS.mmmZ (ClearML's @timestamp). `timestamp 'epoch' + interval` is exact
-# integer arithmetic and independent of the session's time zone.
+# Event time as YYYY-MM-DD HH:MM:SS,mmm UTC (Python logging's asctime). `timestamp 'epoch' +
+# interval` is exact integer arithmetic and independent of the session's time zone.
 ASCTIME = "to_char(timestamp 'epoch' + l.ts * interval '1 millisecond', 'YYYY-MM-DD HH24:MI:SS,MS')"
-ISO_RECEIVED = ("to_char(timestamp 'epoch' + l.received * interval '1 millisecond', "
-                "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')")
 
 # Text placeholders as SQL; a missing field is written empty.
 TEXT_FIELDS = {
@@ -39,7 +36,7 @@ TEXT_FIELDS = {
 
 # The rows of the text cursor path (formats PostgreSQL cannot write), in the order they are used.
 TEXT_COLUMNS = "ts, level, worker, msg"
-STREAM_SQL = "SELECT {columns} FROM log_events WHERE task_key = %(tk)s ORDER BY ts, id"
+STREAM_SQL = "SELECT {columns} FROM log_events WHERE task_key = {tk} ORDER BY ts, id"
 
 
 def text_line(parts: Sequence[tuple[str, str]]) -> sql.Composable:
@@ -86,7 +83,7 @@ def json_heads(series: dict[int, str], default_series: str) -> sql.Composable:
 def json_rows(engine: Engine, task_key: int, head: sql.Composable, batch: int = 5000
               ) -> Iterator[list[tuple[bytes, int, int, str | None]]]:
     """The task's log oldest first as (head bytes, ts, received, extra fields as JSON text or None)
-    rows, `batch` at a time, from a server-side (named) cursor (see stream for its life)."""
+    rows, `batch` at a time (see _fetch)."""
     statement = sql.SQL(
         "SELECT convert_to({head}, 'UTF8'), l.ts, l.received, nullif(l.extra, '{{}}')::text "
         "FROM log_events l WHERE l.task_key = {tk} ORDER BY l.ts, l.id"
@@ -95,14 +92,30 @@ def json_rows(engine: Engine, task_key: int, head: sql.Composable, batch: int = 
 
 
 def _fetch(engine: Engine, statement: sql.Composable, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+    """Rows of `statement` in lists of `batch`, streamed: PostgreSQL sends rows continuously and
+    libpq hands them over `batch` at a time (chunked rows mode), so the backend formats lines
+    while the worker relays the previous ones. A named cursor's FETCH is a round trip per batch:
+    backend and worker took turns, and the download ran at the sum of both costs.
+
+    Memory stays at one batch (plus the socket's buffers) whatever the log's size. Takes the
+    engine, not a session: it runs after the request's transaction has ended (while the response
+    streams), on a connection of its own that is given back when the generator finishes or is
+    closed (client gone: psycopg cancels the query).
+    """
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
         try:
-            with raw.cursor(name="download_task_log", binary=True) as cursor:
-                cursor.itersize = batch
-                cursor.execute(statement)
-                while rows := cursor.fetchmany(batch):
-                    yield rows
+            with raw.cursor(binary=True) as cursor:
+                # Rows in index order: with costly lines the planner would rather sort the whole
+                # log (a parallel seq scan), which is slower and sends nothing until it is done.
+                cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+                cursor.execute("SET LOCAL enable_sort = off")
+                rows = cursor.stream(statement, size=batch)
+                try:
+                    while chunk := list(islice(rows, batch)):
+                        yield chunk
+                finally:
+                    rows.close()  # before the cursor and the rollback: cancels an unfinished query
         finally:
             conn.rollback()
 
@@ -110,11 +123,11 @@ def _fetch(engine: Engine, statement: sql.Composable, batch: int) -> Iterator[li
 def formatted_lines(engine: Engine, task_key: int, line: sql.Composable, batch: int = 5000
                     ) -> Iterator[bytes]:
     """The task's log oldest first, one `line` (plus a newline) per event, formatted by PostgreSQL,
-    as chunks of `batch` lines from a server-side (named) cursor.
+    as chunks of `batch` lines (see _fetch).
 
     The line comes as bytea (its UTF-8 bytes): the binary cursor then hands over bytes objects
     that are only joined, with no decoding or encoding per line. The statement is fully composed
-    (escaped literals), so it is sent without parameters. See stream for the connection's life.
+    (escaped literals), so it is sent without parameters.
     """
     statement = sql.SQL("SELECT convert_to({line}, 'UTF8') FROM log_events l WHERE l.task_key = {tk} "
                         "ORDER BY l.ts, l.id").format(line=line, tk=sql.Literal(int(task_key)))
@@ -123,20 +136,7 @@ def formatted_lines(engine: Engine, task_key: int, line: sql.Composable, batch: 
 
 
 def stream(engine: Engine, task_key: int, batch: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
-    """The task's log lines oldest first as TEXT_COLUMNS rows, `batch` at a time, from a
-    server-side (named) cursor (for text formats PostgreSQL cannot write).
-
-    Takes the engine, not a session: it runs after the request's transaction has ended (while
-    the response streams), on a connection of its own that is given back when the generator
-    finishes or is closed (client gone). Memory stays at one batch whatever the log's size.
-    """
-    with engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        try:
-            with raw.cursor(name="download_task_log", binary=True) as cursor:  # binary: ~30% faster rows
-                cursor.itersize = batch
-                cursor.execute(STREAM_SQL.format(columns=TEXT_COLUMNS), {"tk": task_key})
-                while rows := cursor.fetchmany(batch):
-                    yield rows
-        finally:
-            conn.rollback()
+    """The task's log lines oldest first as TEXT_COLUMNS rows, `batch` at a time (for text
+    formats PostgreSQL cannot write)."""
+    statement = sql.SQL(STREAM_SQL).format(columns=sql.SQL(TEXT_COLUMNS), tk=sql.Literal(int(task_key)))
+    yield from _fetch(engine, statement, batch)

@@ -14,7 +14,6 @@ import re
 import string
 import time
 from functools import lru_cache
-from operator import itemgetter
 from typing import Any, Iterator
 
 import orjson
@@ -152,96 +151,90 @@ def asctime(epoch_ms: int) -> str:
     return f"{_second(seconds)},{millis:03d}"
 
 
-def _template(line_format: str) -> tuple[str, list[int]] | None:
-    """A checked line format as a %-template and the indexes of its fields in (timestamp, asctime,
-    level, worker, msg), when it has only plain placeholders (no spec, no conversion): filling
-    it is then about three times cheaper than str.format_map with a dict per line."""
-    text, order = [], []
-    for literal, field, spec, conversion in string.Formatter().parse(line_format):
-        text.append(literal.replace("%", "%%"))
+def _sql_parts(line_format: str) -> list[tuple[str, str]] | None:
+    """A checked line format (its trailing newline dropped: text_line adds one) as
+    ("literal", text) and ("field", placeholder) parts, when it has only plain placeholders
+    (no format spec, no conversion), which PostgreSQL can then write; None otherwise."""
+    parts: list[tuple[str, str]] = []
+    for literal, field, spec, conversion in string.Formatter().parse(line_format[:-1]):
+        if literal:
+            parts.append(("literal", literal))
         if field is not None:
             if spec or conversion or field not in PLACEHOLDERS:
                 return None
-            text.append("%s")
-            order.append(("timestamp", "asctime", "level", "worker", "msg").index(field))
-    return "".join(text), order
+            parts.append(("field", field))
+    return parts
 
 
 def _text_lines(batches: Iterator[list[tuple]], line_format: str) -> Iterator[bytes]:
-    """Lines of the checked `line_format`; a field the event lacks is written empty."""
-    compiled = _template(line_format)
-    if compiled is None or not compiled[1]:
-        fill = line_format.format_map
-        for rows in batches:
-            yield "".join([fill({"timestamp": ts, "asctime": asctime(ts), "level": level or "",
-                                 "worker": worker or "", "msg": msg or ""})
-                           for ts, level, worker, msg in rows]).encode()
-        return
-    template, order = compiled
-    pick = itemgetter(*order) if len(order) > 1 else (lambda values: (values[order[0]],))
-    stamp = asctime if 1 in order else (lambda ts: "")
+    """Lines of a checked `line_format` with specs or conversions, filled by str.format_map;
+    a field the event lacks is written empty."""
+    fill = line_format.format_map
     for rows in batches:
-        yield "".join([template % pick((ts, stamp(ts), level or "", worker or "", msg or ""))
+        yield "".join([fill({"timestamp": ts, "asctime": asctime(ts), "level": level or "",
+                             "worker": worker or "", "msg": msg or ""})
                        for ts, level, worker, msg in rows]).encode()
 
 
-# The common log line (no iteration, no extra fields, level and msg present: what the SDK sends),
-# written from a template: only msg needs escaping per line; metric/variant, level and worker
-# repeat and are escaped once. Same keys, order and values as the general path below.
-_SDK_LINE = '{"timestamp":%d,%s,"level":%s,"msg":%s,"worker":%s,"@timestamp":"%s","asctime":"%s"}\n'
+# A JSON line is PostgreSQL's head (log_queries.json_heads: everything up to the value of
+# `@timestamp`) and the two times, which repeat from line to line (one ingestion time per SDK
+# batch, one second for many lines) and are formatted once each here.
+_MILLIS = tuple(b',%03d"}\n' % ms for ms in range(1000))  # asctime's milliseconds and the line's end
+_CACHE_LIMIT = 10_000  # formatted times kept (rows come in time order; 100k entries cost +30 MiB)
 
 
-def _ascii_json(lines: list[str]) -> bytes:
-    """Compact JSON with non-ASCII escaped, as ClearML writes it: orjson output is UTF-8, so the
+def _with_extra(line: bytes, extra: str) -> bytes:
+    """The line with the event's extra fields the line does not already have, in stored order."""
+    doc = json.loads(line)
+    doc.update((k, v) for k, v in json.loads(extra).items() if k not in doc)
+    return jsonutil.dumps(doc) + b"\n"
+
+
+def _ascii_json(lines: list[bytes]) -> bytes:
+    """Compact JSON with non-ASCII escaped, as ClearML writes it: the lines are UTF-8, so the
     (rare) lines with non-ASCII text are re-encoded by the stdlib, keeping their key order."""
-    chunk = "".join(lines)
+    chunk = b"".join(lines)
     if not chunk.isascii():
-        chunk = "".join(line if line.isascii() else json.dumps(json.loads(line), separators=(",", ":")) + "\n"
-                        for line in lines)
-    return chunk.encode()
+        chunk = b"".join(line if line.isascii() else
+                         json.dumps(json.loads(line), separators=(",", ":")).encode() + b"\n"
+                         for line in lines)
+    return chunk
 
 
-def _json_lines(batches: Iterator[list[tuple]], names: dict[int, tuple[str, str]]) -> Iterator[bytes]:
-    """The stored event minus `type` and `task`, plus `asctime` (the fields get_task_log shows)."""
-    iso = event_queries.iso_ms
-    dumps = orjson.dumps
-    quoted: dict[Any, str] = {}
-    series: dict[int, str] = {}
+def _json_lines(batches: Iterator[list[tuple]]) -> Iterator[bytes]:
+    """The stored event minus `type` and `task`, plus `asctime` (the fields get_task_log shows),
+    from rows of log_queries.json_rows."""
+    received_text: dict[int, bytes] = {}
+    second_text: dict[int, bytes] = {}
     for rows in batches:
+        if len(received_text) > _CACHE_LIMIT or len(second_text) > _CACHE_LIMIT:
+            received_text.clear()
+            second_text.clear()
         lines = []
-        for ts, level, worker, msg, iteration, series_key, received, extra in rows:
-            metric, variant = names.get(series_key, ("", ""))
-            if iteration is None and extra is None and level is not None and msg is not None:
-                if series_key not in series:
-                    series[series_key] = (f'"metric":{dumps(metric).decode()},'
-                                          f'"variant":{dumps(variant).decode()}')
-                if level not in quoted:
-                    quoted[level] = dumps(level).decode()
-                if worker not in quoted:
-                    quoted[worker] = dumps(worker).decode()
-                lines.append(_SDK_LINE % (ts, series[series_key], quoted[level], dumps(msg).decode(),
-                                          quoted[worker], iso(received), asctime(ts)))
-                continue
-            doc: dict[str, Any] = {"timestamp": ts}
-            if iteration is not None:
-                doc["iter"] = iteration
-            doc["metric"], doc["variant"] = metric, variant
-            if level is not None:
-                doc["level"] = level
-            if msg is not None:
-                doc["msg"] = msg
-            doc["worker"] = worker
-            doc["@timestamp"] = iso(received)
-            doc["asctime"] = asctime(ts)
-            if extra:
-                doc.update((k, v) for k, v in extra.items() if k not in doc)
-            lines.append(jsonutil.dumps(doc).decode() + "\n")
+        for head, ts, received, extra in rows:
+            received_part = received_text.get(received)
+            if received_part is None:
+                received_part = f'{event_queries.iso_ms(received)}","asctime":"'.encode()
+                received_text[received] = received_part
+            second, millis = divmod(ts, 1000)
+            second_part = second_text.get(second)
+            if second_part is None:
+                second_part = second_text[second] = _second(second).encode()
+            line = head + received_part + second_part + _MILLIS[millis]
+            lines.append(line if extra is None else _with_extra(line, extra))
         yield _ascii_json(lines)
+
+
+def _series_json(names: dict[int, tuple[str, str]]) -> dict[int, str]:
+    return {key: f'"metric":{orjson.dumps(metric).decode()},"variant":{orjson.dumps(variant).decode()}'
+            for key, (metric, variant) in names.items()}
 
 
 @endpoint("events.download_task_log", "2.1")
 def download_task_log(call: Call, req: dict[str, Any]) -> Attachment:
-    """The task's whole log, oldest first, as an attachment streamed from a server-side cursor.
+    """The task's whole log, oldest first, as an attachment streamed from the database:
+    text lines written by PostgreSQL (formats with specs or conversions: filled here), json
+    lines written by PostgreSQL but for their two times (see _json_lines).
 
     `line_type` json (default, as ClearML) or text with `line_format`; `{asctime}` is the
     event's own time `YYYY-MM-DD HH:MM:SS,mmm` UTC. A field a line lacks is written empty.
@@ -250,8 +243,14 @@ def download_task_log(call: Call, req: dict[str, Any]) -> Attachment:
     engine = call.db.get_bind()
     if (req.get("line_type") or "json") == "text":
         line_format = check_line_format(req.get("line_format", ""))
-        chunks = _text_lines(log_queries.stream(engine, task.key, CHUNK_ROWS, full=False), line_format)
+        parts = _sql_parts(line_format)
+        if parts is None:
+            chunks = _text_lines(log_queries.stream(engine, task.key, CHUNK_ROWS), line_format)
+        else:
+            line = log_queries.text_line(parts)
+            chunks = log_queries.formatted_lines(engine, task.key, line, CHUNK_ROWS)
     else:
-        names = event_queries.series_names(call.db, task.key)
-        chunks = _json_lines(log_queries.stream(engine, task.key, CHUNK_ROWS), names)
+        series = _series_json(event_queries.series_names(call.db, task.key, "log"))
+        head = log_queries.json_heads(series, _series_json({0: ("", "")})[0])
+        chunks = _json_lines(log_queries.json_rows(engine, task.key, head, CHUNK_ROWS))
     return Attachment(filename=f"task_{task.id}.log", chunks=chunks)

@@ -287,6 +287,56 @@ def test_download_streams(client, api, task_id):
     assert len(b"".join(response.response).splitlines()) == 3
 
 
+def test_download_text_literals_and_messages_written_verbatim(client, api, task_id):
+    """PostgreSQL writes text lines: literal parts of the format are escaped SQL literals (quotes,
+    backslashes, percent signs, SQL, non-ASCII), and messages keep newlines, tabs, backslashes."""
+    api.add_batch([log(task_id, "multi\nline\twith \\ back\\slash", timestamp=T0 - 1, worker="w'1"),
+                   {"type": "log", "task": task_id, "timestamp": T0, "msg": "caf\u00e9 \u2603", "worker": "w2"}])
+    line_format = "'); DROP TABLE log_events; -- \\n %s %(x)s 100% {{{level}}} \u00e9\t{worker}|{msg}\n\n"
+    text = download(client, task_id, line_type="text", line_format=line_format).get_data(as_text=True)
+    assert text == ("'); DROP TABLE log_events; -- \\n %s %(x)s 100% {info} \u00e9\tw'1|multi\nline\twith \\ back\\slash\n\n"
+                    "'); DROP TABLE log_events; -- \\n %s %(x)s 100% {} \u00e9\tw2|caf\u00e9 \u2603\n\n")
+    # the event before 1970 and its own time, as Python's logging would write them
+    text = download(client, task_id, line_type="text", line_format="{asctime}|{timestamp}").get_data(as_text=True)
+    assert text == f"2020-03-01 09:59:59,999|{T0 - 1}\n2020-03-01 10:00:00,000|{T0}\n"
+    api.add_batch([log(task_id, "old", timestamp=-1, worker="w")])
+    text = download(client, task_id, line_type="text", line_format="{asctime}").get_data(as_text=True)
+    assert text.splitlines()[0] == "1969-12-31 23:59:59,999"
+
+
+def test_download_json_extra_fields_metrics_and_control_characters(client, api, task_id):
+    api.add_batch([log(task_id, "tab\there \"q\" \\ \x01 \x7f", timestamp=T0 + 1, worker="w", extra_key=[1, {"b": None}],
+                       msg_2="m2", level="warning"),
+                   {"type": "log", "task": task_id, "timestamp": T0 + 2, "iter": 3, "metric": "m\u00e9t",
+                    "variant": "v\"1", "msg": "x"},
+                   {"type": "log", "task": task_id, "timestamp": T0 + 3}])
+    body = download(client, task_id).get_data()
+    assert body.isascii()
+    lines = body.decode().splitlines()
+    events = api.call("events.get_task_log", "1.7", task=task_id, order="asc")["events"]
+    assert len(lines) == len(events) == 3
+    for line, event in zip(lines, events):
+        doc = json.loads(line)
+        assert doc.pop("asctime").startswith("2020-03-01 10:00:00,00")
+        assert doc == {k: v for k, v in event.items() if k not in ("type", "task")}
+    assert lines[0].startswith('{"timestamp":%d,"metric":"","variant":"","level":"warning",' % (T0 + 1))
+    assert lines[0].endswith('"asctime":"2020-03-01 10:00:00,001","msg_2":"m2","extra_key":[1,{"b":null}]}')  # jsonb order
+    assert '"iter":3,"metric":"m\\u00e9t","variant":"v\\"1","level":"info","msg":"x","worker":' in lines[1] \
+        or '"iter":3,"metric":"m\\u00e9t","variant":"v\\"1","msg":"x","worker":' in lines[1]
+    assert '"level"' not in lines[2] and '"msg"' not in lines[2]
+
+
+def test_download_client_gone_mid_stream_frees_the_connection(app, client, api, task_id):
+    api.add_batch(logs(task_id, 12_000, step=1))
+    for line_type in ("text", "json"):
+        response = client.post("/events.download_task_log", json={"task": task_id, "line_type": line_type},
+                               buffered=False)
+        assert next(iter(response.response))  # the first chunk, then the client goes away
+        response.close()
+    text = download(client, task_id, line_type="text", line_format="{msg}").get_data(as_text=True)
+    assert text.splitlines() == [f"line {i}" for i in range(12_000)]
+
+
 @pytest.mark.parametrize("line_format,subcode,fragment", [
     ("", 11, "line_format"),
     ("{asctime} {nope} {other}", 16, "placeholders=(nope, other)"),

@@ -36,9 +36,12 @@ def iso_ms(epoch_ms: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
-def series_names(session: Session, task_key: int) -> dict[int, tuple[str, str]]:
-    """series key -> (metric, variant) for one task (small: one row per series)."""
-    rows = session.execute(text("SELECT key, metric, variant FROM series WHERE task_key = :tk"), {"tk": task_key})
+def series_names(session: Session, task_key: int, event_type: str | None = None) -> dict[int, tuple[str, str]]:
+    """series key -> (metric, variant) for one task (small: one row per series), or for its
+    series of one event type."""
+    where = "" if event_type is None else " AND event_type = :et"
+    rows = session.execute(text("SELECT key, metric, variant FROM series WHERE task_key = :tk" + where),
+                           {"tk": task_key, "et": event_type})
     return {r.key: (r.metric, r.variant) for r in rows}
 
 

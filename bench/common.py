@@ -105,6 +105,8 @@ def login(base: str, auth: tuple[str, str]) -> dict[str, str]:
 
 
 def median_ms(fn, repeat: int = 5) -> float:
+    """Median wall time of `repeat` calls, in ms, after one warm-up call (connections, plans, caches)."""
+    fn()
     times = []
     for _ in range(repeat):
         start = time.perf_counter()

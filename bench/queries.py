@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 import uuid
@@ -40,7 +39,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from common import fresh_database, gunicorn, libpq_dsn, login  # noqa: E402
+from common import fresh_database, gunicorn, libpq_dsn, login, median_ms  # noqa: E402
 from sqlalchemy import create_engine  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
@@ -85,16 +84,6 @@ def ingest(base: str, bodies: list[bytes]) -> float:
             if r.status_code != 200 or r.json()["data"]["errors"]:
                 raise SystemExit(f"add_batch failed: {r.text[:300]}")
         return events / (time.perf_counter() - start)
-
-
-def median_ms(fn, repeat: int) -> float:
-    fn()  # warm-up (connections, plans, caches)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def main() -> None:

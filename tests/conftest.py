@@ -60,6 +60,19 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
+@contextmanager
+def scratch_database(suffix: str):
+    """A fresh, empty database named after the test database plus `suffix`, dropped afterwards."""
+    url = make_url(database_url_from_env())
+    url = url.set(database=f"{url.database}_{suffix}").render_as_string(hide_password=False)
+    recreate_database(url)
+    try:
+        yield url
+    finally:
+        with psycopg.connect(server_dsn(url), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def database_url() -> str:
     url = database_url_from_env()

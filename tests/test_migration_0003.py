@@ -7,17 +7,13 @@ from alembic import command
 from sqlalchemy.engine import make_url
 
 from events_service import sampling
-from tests.conftest import alembic_config, database_url_from_env, recreate_database, server_dsn
+from tests.conftest import alembic_config, scratch_database, server_dsn
 
 
 @pytest.fixture(scope="module")
 def scratch_url():
-    url = make_url(database_url_from_env())
-    url = url.set(database=f"{url.database}_m0003").render_as_string(hide_password=False)
-    recreate_database(url)
-    yield url
-    with psycopg.connect(server_dsn(url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+    with scratch_database("m0003") as url:
+        yield url
 
 
 def test_upgrade_backfills_exact_buckets(scratch_url):

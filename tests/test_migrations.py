@@ -7,17 +7,13 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
-from tests.conftest import alembic_config, recreate_database, server_dsn, database_url_from_env
+from tests.conftest import alembic_config, database_url_from_env, scratch_database, server_dsn
 
 
 @pytest.fixture(scope="module")
 def scratch_url():
-    url = make_url(database_url_from_env())
-    url = url.set(database=f"{url.database}_migrations").render_as_string(hide_password=False)
-    recreate_database(url)
-    yield url
-    with psycopg.connect(server_dsn(url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+    with scratch_database("migrations") as url:
+        yield url
 
 
 def tables(url):

@@ -18,10 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -30,47 +27,16 @@ from pathlib import Path
 import psycopg
 import requests
 
-from common import fresh_database, libpq_dsn, login
+from common import fresh_database, gunicorn, libpq_dsn, login
 
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "bench" / "out"
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:{port}/events_bench_logs"
 T0 = 1_700_000_000_000
 AUTH: dict[str, str] = {}  # Bearer headers, set once the server is up
 
 
-class Gunicorn:
-    """gunicorn wsgi:app with one worker (so the worker whose memory we watch is the one serving)."""
-
-    def __init__(self, url: str):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        OUT.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, EVENTS_DATABASE_URL=url, EVENTS_SECRET_KEY="bench-secret")
-        self.log = open(OUT / "logs-gunicorn.log", "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}",
-                                      "--workers", "1", "--timeout", "600", "wsgi:app"],
-                                     cwd=ROOT, env=env, stdout=self.log, stderr=self.log)
-        self.base = f"http://127.0.0.1:{self.port}"
-        deadline = time.time() + 60
-        while True:
-            try:
-                requests.options(f"{self.base}/events.add", timeout=5)
-                break
-            except requests.RequestException:
-                if self.proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("gunicorn did not start; see bench/out/logs-gunicorn.log")
-                time.sleep(0.2)
-
-    def worker_pid(self) -> int:
-        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
-        return int(children[0])
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=60)
-        self.log.close()
+def worker_pid(master_pid: int) -> int:
+    """The one gunicorn worker (the process whose memory the download is measured in)."""
+    return int(Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()[0])
 
 
 def status_kb(pid: int, field: str) -> int:
@@ -169,8 +135,8 @@ def copy_baseline(url: str, task: str) -> tuple[int, float]:
         return rows, time.perf_counter() - start
 
 
-def bench_download(server: Gunicorn, task: str, lines: int, line_type: str) -> None:
-    pid = server.worker_pid()
+def bench_download(base: str, master_pid: int, task: str, lines: int, line_type: str) -> None:
+    pid = worker_pid(master_pid)
     idle = status_kb(pid, "VmRSS")
     hwm_before = status_kb(pid, "VmHWM")
     peak = [idle]
@@ -187,7 +153,7 @@ def bench_download(server: Gunicorn, task: str, lines: int, line_type: str) -> N
     got = size = 0
     first_byte = None
     try:
-        with requests.post(f"{server.base}/events.download_task_log", headers=AUTH,
+        with requests.post(f"{base}/events.download_task_log", headers=AUTH,
                            json={"task": task, "line_type": line_type}, stream=True) as r:
             r.raise_for_status()
             for chunk in r.iter_content(chunk_size=1 << 20):
@@ -218,24 +184,20 @@ def main() -> None:
     print(f"database {args.database_url.rsplit('/', 1)[-1]}, {args.lines} log lines, 1 gunicorn worker, "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     credentials = fresh_database(args.database_url)
-    server = Gunicorn(args.database_url)
-    try:
-        AUTH.update(login(server.base, credentials))
+    with gunicorn(args.database_url, workers=1) as (base, master):
+        AUTH.update(login(base, credentials))
         task = uuid.uuid4().hex
         start = time.perf_counter()
-        load(server.base, args.database_url, task, args.lines)
+        load(base, args.database_url, task, args.lines)
         print(f"loaded in {time.perf_counter() - start:.1f} s")
-        bench_pages(server.base, task, args.lines, args.repeat)
+        bench_pages(base, task, args.lines, args.repeat)
         rows, seconds = copy_baseline(args.database_url, task)
         assert rows == args.lines
         print(f"COPY ... TO STDOUT of the same rows: {rows / seconds:,.0f} lines/s ({seconds:.2f} s)")
-        bench_download(server, task, args.lines, "text")
-        bench_download(server, task, args.lines, "json")
+        bench_download(base, master.pid, task, args.lines, "text")
+        bench_download(base, master.pid, task, args.lines, "json")
         rows, seconds = copy_baseline(args.database_url, task)
         print(f"COPY ... TO STDOUT again: {rows / seconds:,.0f} lines/s ({seconds:.2f} s)")
-    finally:
-        server.stop()
-
 
 if __name__ == "__main__":
     main()

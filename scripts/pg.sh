@@ -64,6 +64,10 @@ CONF
   fi
   if running; then
     echo "cluster already running on 127.0.0.1:$PORT ($DATA)"
+  elif "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then
+    echo "another PostgreSQL server already listens on 127.0.0.1:$PORT (not $DATA):" \
+         "stop it, or set EVENTS_PG_PORT to a free port" >&2
+    exit 1
   else
     as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$DIR/server.log" -w -t 60 start >/dev/null
     echo "cluster started on 127.0.0.1:$PORT ($DATA)"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import orjson
 
@@ -125,39 +125,39 @@ def query_fields(pairs: Iterable[tuple[str, list[str]]]) -> dict[str, Any]:
     return fields
 
 
-def non_finite_path(value: Any, path: str = "") -> str | None:
-    """The path of the first NaN or Infinity (which the stdlib fallback parses); None when none."""
-    if isinstance(value, float):
-        return None if math.isfinite(value) else path
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found = non_finite_path(item, f"{path}.{key}" if path else str(key))
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found = non_finite_path(item, f"{path}.{index}" if path else str(index))
-            if found is not None:
-                return found
-    return None
-
-
-def nul_path(value: Any, path: str = "") -> str | None:
-    """The path of the first string (or key) holding a NUL character, which PostgreSQL text
-    cannot store; None when there is none."""
-    if isinstance(value, str):
-        return path if "\x00" in value else None
+def first_path(value: Any, is_bad: Callable[[Any], bool], path: str = "") -> str | None:
+    """The dotted path of the first value (or object key) in a JSON tree for which `is_bad` holds;
+    None when there is none."""
+    if is_bad(value):
+        return path
     if isinstance(value, dict):
         for key, item in value.items():
             where = f"{path}.{key}" if path else str(key)
-            if "\x00" in str(key):
-                return where
-            found = nul_path(item, where)
+            found = where if is_bad(key) else first_path(item, is_bad, where)
             if found is not None:
                 return found
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found = nul_path(item, f"{path}.{index}" if path else str(index))
+            found = first_path(item, is_bad, f"{path}.{index}" if path else str(index))
             if found is not None:
                 return found
     return None
+
+
+def _non_finite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _has_nul(value: Any) -> bool:
+    return isinstance(value, str) and "\x00" in value
+
+
+def non_finite_path(value: Any) -> str | None:
+    """The path of the first NaN or Infinity (which the stdlib fallback parses); None when none."""
+    return first_path(value, _non_finite)
+
+
+def nul_path(value: Any) -> str | None:
+    """The path of the first string (or key) holding a NUL character, which PostgreSQL text
+    cannot store; None when there is none."""
+    return first_path(value, _has_nul)

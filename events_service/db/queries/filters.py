@@ -4,7 +4,9 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
+from sqlalchemy import text
 from sqlalchemy.exc import DataError
+from sqlalchemy.orm import Session
 
 from events_service import errors
 
@@ -60,3 +62,16 @@ def regex_guard() -> Iterator[None]:
         if getattr(exc.orig, "sqlstate", None) == INVALID_REGULAR_EXPRESSION:
             raise errors.InvalidRegex(str(exc.orig).splitlines()[0])
         raise
+
+
+def listing(session: Session, select_from: str, where: Where, order_by: str, page: int | None,
+            page_size: int | None) -> list[Any]:
+    """Run a get_all listing: `SELECT ... FROM ...` with the filters, the order, and ClearML's
+    page / page_size (0-based page; no page_size = every row)."""
+    sql = f"{select_from} WHERE {where.sql} ORDER BY {order_by}"
+    params = dict(where.params)
+    if page_size is not None:
+        sql += " LIMIT :limit OFFSET :offset"
+        params.update(limit=page_size, offset=(page or 0) * page_size)
+    with regex_guard():
+        return list(session.execute(text(sql), params))

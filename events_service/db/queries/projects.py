@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from events_service import errors
-from events_service.db.queries.filters import Where, order_clause, regex_guard
+from events_service.db.queries.filters import Where, listing, order_clause
 
 COLUMNS = ("key, id, name, description, user_id, tags, system_tags, default_output_destination, created, "
            "last_update")
@@ -59,10 +59,5 @@ def find(session: Session, company_key: int, *, ids: Sequence[str] | None = None
         where.add("description ~ :description_re", description_re=description)
     where.tags("tags", tags, "tags")
     where.tags("system_tags", system_tags, "system_tags")
-    sql = (f"SELECT {COLUMNS} FROM projects WHERE {where.sql} "
-           f"ORDER BY {order_clause(order_by, ORDER_FIELDS, default='created, key')}")
-    if page_size is not None:
-        sql += " LIMIT :limit OFFSET :offset"
-        where.params.update(limit=page_size, offset=(page or 0) * page_size)
-    with regex_guard():
-        return list(session.execute(text(sql), where.params))
+    return listing(session, f"SELECT {COLUMNS} FROM projects", where,
+                   order_clause(order_by, ORDER_FIELDS, default="created, key"), page, page_size)

@@ -8,7 +8,7 @@ from typing import Any, Iterable, Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from events_service.db.queries.filters import Where, order_clause, regex_guard
+from events_service.db.queries.filters import Where, listing, order_clause
 from events_service.errors import InvalidTaskId
 from events_service import jsonutil
 
@@ -107,13 +107,8 @@ def find_tasks(session: Session, company_key: int, *, ids: Sequence[str] | None 
         where.add("t.parent = :parent", parent=parent)
     where.tags("t.tags", tags, "tags")
     where.tags("t.system_tags", system_tags, "system_tags")
-    sql = (f"SELECT {TASK_COLUMNS} FROM {TASK_FROM} WHERE {where.sql} "
-           f"ORDER BY {order_clause(order_by, ORDER_FIELDS, default='t.key')}")
-    if page_size is not None:
-        sql += " LIMIT :limit OFFSET :offset"
-        where.params.update(limit=page_size, offset=(page or 0) * page_size)
-    with regex_guard():
-        return list(session.execute(text(sql), where.params))
+    return listing(session, f"SELECT {TASK_COLUMNS} FROM {TASK_FROM}", where,
+                   order_clause(order_by, ORDER_FIELDS, default="t.key"), page, page_size)
 
 
 def update_task(session: Session, task_key: int, values: dict[str, Any],

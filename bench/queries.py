@@ -116,6 +116,7 @@ def main() -> None:
 
     with psycopg.connect(dsn(url), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
+        conn.execute("CHECKPOINT")  # the writes of the ingestion flushed now, not while measuring
         task_key = conn.execute("SELECT key FROM tasks WHERE id = %s", (task,)).fetchone()[0]
         series_key = conn.execute("SELECT key FROM series WHERE task_key = %s AND metric = 'metric0'",
                                   (task_key,)).fetchone()[0]

@@ -16,7 +16,7 @@ Figures (median of --repeat runs, client time = request sent to response body re
   * get_task_latest_scalar_values;
   * get_scalar_metric_data paging through one whole series (batch_size 10000, the client stops
     when it has `total` events and decodes every page) vs a plain SQL fetch of that series' rows
-    into Python.
+    into Python, the two run in turn (paired_ms).
 
     .venv/bin/python bench/queries.py                     # 10 x 100,000 points
     .venv/bin/python bench/queries.py --points 2000       # small scale
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import time
 import uuid
@@ -115,6 +116,7 @@ def main() -> None:
 
     with psycopg.connect(dsn(url), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
+        conn.execute("CHECKPOINT")  # the writes of the ingestion flushed now, not while measuring
         task_key = conn.execute("SELECT key FROM tasks WHERE id = %s", (task,)).fetchone()[0]
         series_key = conn.execute("SELECT key FROM series WHERE task_key = %s AND metric = 'metric0'",
                                   (task_key,)).fetchone()[0]
@@ -125,15 +127,15 @@ def main() -> None:
             conn.execute("SELECT series_key, count(*), avg(value), min(value), max(value) FROM scalar_events "
                          "WHERE task_key = %s GROUP BY series_key", (task_key,)).fetchall()
 
+        scan_ms = median_ms(scan, args.repeat)
+
+    with gunicorn(url, workers=2) as (base, _), requests.Session() as http, \
+            psycopg.connect(dsn(url), autocommit=True) as conn:
+        http.headers.update(login(base, tuple(CREDENTIALS)))
+
         def fetch_series():
             conn.execute("SELECT ts, id, iter, worker, received, series_key, extra, value FROM scalar_events "
                          "WHERE series_key = %s ORDER BY iter DESC", (series_key,)).fetchall()
-
-        scan_ms = median_ms(scan, args.repeat)
-        fetch_ms = median_ms(fetch_series, args.repeat)
-
-    with gunicorn(url, workers=2) as (base, _), requests.Session() as http:
-        http.headers.update(login(base, tuple(CREDENTIALS)))
 
         def call(name, **body):
             r = http.post(f"{base}/v2.1/{name}", data=orjson.dumps(body), headers={"Content-Type": "application/json"})
@@ -160,7 +162,7 @@ def main() -> None:
         h1000 = median_ms(hist(1000), args.repeat)
         h10000 = median_ms(hist(10000), args.repeat)
         latest = median_ms(lambda: call("events.get_task_latest_scalar_values", task=task), args.repeat)
-        paging = median_ms(page_series, args.repeat)
+        fetch_ms, paging, ratio = paired_ms(fetch_series, page_series, args.repeat)
 
     db_ms, json_ms = split_db_json(url, task, 10000, args.repeat)
     print(f"scan lower bound (SQL aggregate over every point of the task): {scan_ms:8.1f} ms")
@@ -171,7 +173,24 @@ def main() -> None:
           f"rest HTTP/WSGI/client)")
     print(f"get_task_latest_scalar_values:                                {latest:8.1f} ms")
     print(f"get_scalar_metric_data, one whole series (batch_size 10000):  {paging:8.1f} ms  "
-          f"vs plain SQL fetch of the series {fetch_ms:.1f} ms ({paging / fetch_ms:.2f}x)")
+          f"vs plain SQL fetch of the series {fetch_ms:.1f} ms ({ratio:.2f}x, median of the paired ratios)")
+
+
+def paired_ms(baseline, measured, repeat: int) -> tuple[float, float, float]:
+    """(baseline ms, measured ms, measured/baseline): medians over `repeat` rounds that run one of each.
+
+    The ratio is the median of the rounds' ratios: on a shared machine the speed drifts from minute to
+    minute, and timing the two far apart measured the drift as much as the code."""
+    baseline(), measured()  # warm-up: connections, plans, caches
+    pairs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        baseline()
+        middle = time.perf_counter()
+        measured()
+        pairs.append(((middle - start) * 1000, (time.perf_counter() - middle) * 1000))
+    return (statistics.median(a for a, _ in pairs), statistics.median(b for _, b in pairs),
+            statistics.median(b / a for a, b in pairs))
 
 
 def split_db_json(url: str, task: str, samples: int, repeat: int) -> tuple[float, float]:

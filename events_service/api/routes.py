@@ -145,7 +145,7 @@ def _out_of_int64(error: Any) -> bool:
 def _check_response(schema: EndpointSchema, result: Any) -> None:
     if not current_app.config["VALIDATE_RESPONSES"] or isinstance(result, Attachment):
         return
-    errs = list(schema.response_validator.iter_errors(result))
+    errs = list(schema.response_validator.iter_errors(jsonutil.as_sent(result)))
     if errs:
         raise errors.InternalError(f"response does not match the {schema.name} {schema.version} schema: "
                                    f"{describe(best_match(errs))}")

@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 # to a generic plan that does not know the sizes of our unnest(:array) parameters: measured, the
 # bucket refresh of ingestion turned from a 0.1 ms index probe into a 60 ms sequential scan.
 # Custom plans for every execution keep the statements prepared (no re-parse) and the plans right.
-CONNECT_ARGS = {"options": "-c plan_cache_mode=force_custom_plan"}
+# extra_float_digits = 1 (PostgreSQL's default, stated so that no server setting can change it): a
+# double written as text is its shortest exact form, which scalar_json sends to clients as is.
+CONNECT_ARGS = {"options": "-c plan_cache_mode=force_custom_plan -c extra_float_digits=1"}
 
 
 def make_engine(url: str, pool_size: int = 5) -> Engine:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from events_service import errors, sampling
+from events_service import errors, sampling, scalar_json
 from events_service.api.call import Call
 from events_service.api.registry import endpoint
 from events_service.db.queries import events as event_queries
@@ -150,11 +150,9 @@ def get_scalar_metric_data(call: Call, req: dict[str, Any]) -> dict[str, Any]:
         total = scalar_queries.metric_event_count(call.db, series)
     after = tuple(position.after) if position.after else None
     rows = scalar_queries.page_by_iter(call.db, [s.key for s in series], after, position.size)
-    names = {s.key: (s.metric, s.variant) for s in series}
-    documents = scalar_queries.scalar_documents(rows, task.id, names)
-    last = [rows[-1][1], rows[-1][4]] if rows else None  # (iter, series_key) of the last event
-    return {"events": documents, "returned": len(documents), "total": total,
-            "scroll_id": paging.next_token(call, position, bind=bind, after=last, total=total)}
+    page = scalar_json.page(rows, task.id, {s.key: (s.metric, s.variant) for s in series})
+    return {"events": page.events, "returned": page.returned, "total": total,
+            "scroll_id": paging.next_token(call, position, bind=bind, after=page.last, total=total)}
 
 
 @endpoint("events.vector_metrics_iter_histogram", "2.1")

@@ -501,6 +501,66 @@ def test_metric_data_unknown_task(api, task_id):
     assert api.error("events.get_scalar_metric_data", task=task_id, metric="m")[:2] == (400, 101)
 
 
+EXACT_VALUES = [2.0, -0.0, 0.0, 0.1, 1 / 3, -123.456, 999999999999999.0, 1e15, 1e16, -2.0 ** 60, 1e-7, 5e-324,
+                1.7976931348623157e308, -1.7976931348623157e308, 2.0 ** 53 + 2, 0.30000000000000004]
+
+
+def typed(doc):
+    """A document as (key, repr of value) pairs: 2 and 2.0, 0.0 and -0.0 differ, and so does key order."""
+    return [(k, repr(v)) for k, v in doc.items()]
+
+
+def test_metric_data_json_values_read_back_exactly(api, task_id):
+    """Every value comes back as the same float (a float, not an int; -0.0 keeps its sign), whatever
+    form PostgreSQL writes it in."""
+    api.add_batch([scalar(task_id, i, "m", "v", value) for i, value in enumerate(EXACT_VALUES)])
+    events = api.call("events.get_scalar_metric_data", task=task_id, metric="m")["events"]
+    got = {e["iter"]: e["value"] for e in events}
+    assert [repr(got[i]) for i in range(len(EXACT_VALUES))] == [repr(v) for v in EXACT_VALUES]
+
+
+def test_metric_data_documents_equal_get_task_events_documents_typed(api, task_id):
+    """Template-written documents are to_document's, key for key and type for type: names and workers
+    that need escaping, two workers and two ingestion times in one page, several variants."""
+    names = ['100% "done"', "back\\slash {x}", "é✓ \x01 tab\t"]
+    first = [scalar(task_id, i, names[0], names[i % 3], EXACT_VALUES[i % len(EXACT_VALUES)])
+             for i in range(30)]
+    api.add_batch(first, headers={"X-ClearML-Worker": 'host "a" 50%'})
+    api.add_batch([scalar(task_id, i, names[0], "late", float(i), worker="w\u2603") for i in range(5)] +
+                  [scalar(task_id, None, names[0], "late", 9.5)])
+    by_metric = [e for p in metric_pages(api, task_id, names[0], batch_size=7) for e in p["events"]]
+    by_time = api.call("events.get_task_events", task=task_id, batch_size=100)["events"]
+    assert len(by_metric) == 36
+    assert sorted(map(typed, by_metric)) == sorted(map(typed, by_time))
+    assert {e["worker"] for e in by_metric} == {'host "a" 50%', "w\u2603", "<unknown>"}
+    assert {e["metric"] for e in by_metric} == {names[0]}
+    assert {e["variant"] for e in by_metric} == {*names, "late"}
+
+
+def test_value_text_is_the_shortest_exact_float_text(db):
+    """scalars.VALUE_TEXT, over random doubles of every magnitude: text that JSON reads as a float,
+    the very same double, in at most 17 significant digits."""
+    import json
+    import struct
+
+    from events_service.db.queries.scalars import VALUE_TEXT
+
+    def digits(number_text):
+        return number_text.split("e")[0].lstrip("-").replace(".", "").strip("0")
+
+    rng = random.Random(7)
+    values = [struct.unpack("<d", struct.pack("<Q", rng.getrandbits(64)))[0] for _ in range(3000)]
+    values = [v for v in values if v == v and abs(v) != float("inf")]
+    values += EXACT_VALUES + [float(i) for i in range(-50, 50)]
+    db.execute("SET extra_float_digits = 1")
+    rows = db.execute(f"SELECT v, {VALUE_TEXT.format(v='v')} FROM unnest(%s::float8[]) AS t(v)",
+                      (values,)).fetchall()
+    for value, text in rows:
+        parsed = json.loads(text)
+        assert type(parsed) is float and repr(parsed) == repr(value), (value, text)
+        assert len(digits(text)) <= 17, (value, text)  # a double never needs more
+
+
 # --- get_task_metrics -----------------------------------------------------------------------------
 
 def test_task_metrics_spec_scenario(api, task_id):

@@ -45,14 +45,13 @@ one series' buckets on about as many heap pages as rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from psycopg.rows import tuple_row
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from events_service import sampling
-from events_service.db.queries.events import iso_ms
 from events_service.sampling import INT64_MAX, INT64_MIN, SINGLE_VALUE_ITER, WIDTHS
 
 SCALAR = "training_stats_scalar"
@@ -443,54 +442,37 @@ def metric_event_count(session: Session, series: Sequence[Series]) -> int:
                            {"keys": keys}).scalar_one()
 
 
-_DOC_COLUMNS = "ts, iter, worker, received, series_key, extra, value"
+# A double as JSON text that reads back as the same float, and as a float: PostgreSQL writes text
+# that reads back exactly, in at most 17 digits (extra_float_digits = 1, set in
+# db/session.CONNECT_ARGS), but integral values below 1e15 without a fraction ("2", where the client
+# sent 2.0 and to_document gives 2.0); from 1e15 on it uses an exponent ("1e+15"), a float in JSON.
+VALUE_TEXT = "CASE WHEN {v} = trunc({v}) AND abs({v}) < 1e15 THEN {v} || '.0' ELSE {v}::text END"
+PAGE_COLUMNS = ("u.ts::text, u.iter::text, u.worker, u.received, u.series_key, u.extra, "
+                + VALUE_TEXT.format(v="u.value"))
+_RAW_COLUMNS = "ts, iter, worker, received, series_key, extra, value"
 
 
-def scalar_documents(rows: Sequence[tuple], task_id: str, names: dict[int, tuple[str, str]]) -> list[dict[str, Any]]:
-    """page_by_iter rows as ClearML event documents: exactly events.to_document's output for scalars
-    (tests/services/test_events_scalars.py checks that), built from plain tuples because paging
-    through a long series spends most of its time here (about 3x faster than Row objects).
-
-    The common row (an iteration, a value, no extra fields) is one dict display in to_document's
-    key order instead of six stores (5-10% of this function measured); other rows take the
-    general path. @timestamp is looked up in a per-page dict before iso_ms' LRU cache.
-    """
-    docs = []
-    append = docs.append
-    stamps: dict[int, str] = {}  # received -> @timestamp: a page shares a few ingestion times
-    for ts, iteration, worker, received, series_key, extra, value in rows:
-        stamp = stamps.get(received)
-        if stamp is None:
-            stamp = stamps[received] = iso_ms(received)
-        metric, variant = names.get(series_key, ("", ""))
-        if iteration is not None and value is not None and not extra:
-            append({"timestamp": ts, "type": SCALAR, "task": task_id, "iter": iteration, "metric": metric,
-                    "variant": variant, "value": value, "worker": worker, "@timestamp": stamp})
-            continue
-        doc: dict[str, Any] = {"timestamp": ts, "type": SCALAR, "task": task_id}
-        if iteration is not None:
-            doc["iter"] = iteration
-        doc["metric"], doc["variant"] = metric, variant
-        if value is not None:
-            doc["value"] = value
-        doc["worker"] = worker
-        doc["@timestamp"] = stamp
-        if extra:
-            doc.update((k, v) for k, v in extra.items() if k not in doc)
-        append(doc)
-    return docs
+def _stream_binary(session: Session, sql: str, params: dict[str, Any], size: int = 1000) -> Iterator[tuple]:
+    """Rows as _fetch_binary gives them, handed over `size` at a time while PostgreSQL is still
+    producing the rest (libpq's chunked rows mode, as db/queries/logs._fetch): the caller's work on
+    the first rows overlaps the backend's on the last. Exhaust (or close) it before the session's
+    next statement."""
+    raw = session.connection().connection.driver_connection
+    with raw.cursor(binary=True, row_factory=tuple_row) as cur:
+        yield from cur.stream(sql, params, size=size)
 
 
 def page_by_iter(session: Session, series_keys: Sequence[int], after: tuple[int | None, int] | None,
-                 limit: int) -> list[tuple]:
-    """The next `limit` scalar events of the series by (iter DESC NULLS LAST, series_key DESC), as
-    (ts, iter, worker, received, series_key, extra, value) tuples.
+                 limit: int) -> Iterator[tuple]:
+    """The next `limit` scalar events of the series by (iter DESC NULLS LAST, series_key DESC),
+    streamed as PAGE_COLUMNS rows: (ts text, iter text, worker, received, series_key, extra, value
+    text), the numbers as JSON text (see scalar_json).
 
     (series, iter) is unique - de-duplication keeps one event per iteration, and one without -
     so (iter, series_key) is a total order. Each series is read through its (series_key, iter)
     index from the keyset position down, at most `limit` rows, and the union is merged.
     """
-    rows: list[Any] = []
+    returned = 0
     keys = sorted(series_keys, reverse=True)
     if after is None or after[0] is not None:
         parts, params = [], {"limit": limit}
@@ -499,22 +481,25 @@ def page_by_iter(session: Session, series_keys: Sequence[int], after: tuple[int 
             if after is not None:
                 bound = f" AND iter {'<=' if key < after[1] else '<'} %(after_iter)s"
                 params["after_iter"] = after[0]
-            parts.append(f"(SELECT {_DOC_COLUMNS} FROM scalar_events WHERE series_key = %(k{n})s "
+            parts.append(f"(SELECT {_RAW_COLUMNS} FROM scalar_events WHERE series_key = %(k{n})s "
                          f"AND iter IS NOT NULL{bound} ORDER BY iter DESC LIMIT %(limit)s)")
             params[f"k{n}"] = key
-        if len(parts) == 1:  # one series: its index order is the page order
-            rows = _fetch_binary(session, parts[0][1:-1], params)
-        elif parts:
-            rows = _fetch_binary(session, f"SELECT * FROM ({' UNION ALL '.join(parts)}) u "
-                                 "ORDER BY iter DESC, series_key DESC LIMIT %(limit)s", params)
-    if len(rows) < limit:
+        # One series: its index order is the page order (naming series_key too would add a sort).
+        order = "u.iter DESC" if len(parts) == 1 else "u.iter DESC, u.series_key DESC"
+        if parts:
+            for row in _stream_binary(session, f"SELECT {PAGE_COLUMNS} FROM ({' UNION ALL '.join(parts)}) u "
+                                      f"ORDER BY {order} LIMIT %(limit)s", params):
+                returned += 1
+                yield row
+    if returned < limit:
         # then the events without iteration, by series
         below = keys if after is None or after[0] is not None else [k for k in keys if k < after[1]]
         if below:
-            rows += _fetch_binary(session, f"SELECT {_DOC_COLUMNS} FROM scalar_events WHERE series_key = ANY(%(keys)s) "
-                                  "AND iter IS NULL ORDER BY series_key DESC LIMIT %(limit)s",
-                                  {"keys": below, "limit": limit - len(rows)})
-    return rows
+            yield from _stream_binary(
+                session, f"SELECT {PAGE_COLUMNS} FROM (SELECT {_RAW_COLUMNS} FROM scalar_events "
+                "WHERE series_key = ANY(%(keys)s) AND iter IS NULL) u "
+                "ORDER BY u.series_key DESC LIMIT %(limit)s",
+                {"keys": below, "limit": limit - returned})
 
 
 def vector_points(session: Session, series_key: int) -> tuple[list[int], list[list[float]]]:

@@ -1,8 +1,10 @@
 """One engine per process, one session per request (on flask.g), closed at teardown."""
 from __future__ import annotations
 
+import time
+
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session
 
 
@@ -15,14 +17,45 @@ from sqlalchemy.orm import Session
 CONNECT_ARGS = {"options": "-c plan_cache_mode=force_custom_plan -c extra_float_digits=1"}
 
 
+# A pooled connection idle for longer than this is pinged before use; see _ping_when_idle.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
 def make_engine(url: str, pool_size: int = 5) -> Engine:
-    """pool_pre_ping lets a worker recover by itself after the database restarts.
+    """A pool that recovers by itself after the database restarts (_ping_when_idle).
 
     hide_parameters: a database error's text (logged, and the message of a 500) shows the SQL
     but never the bound values, which may be an access key, a secret's hash or user data.
     """
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-                         connect_args=CONNECT_ARGS, hide_parameters=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, connect_args=CONNECT_ARGS,
+                           hide_parameters=True)
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection before use only when it has been idle for a while.
+
+    pool_pre_ping pinged on every checkout: one more round trip per request, 1.5 ms of a 10 ms call
+    on these machines. A connection used within the last second is handed over as it is: if the
+    database went away meanwhile, that request fails as a 503 (routes.database_unavailable), and the
+    disconnect makes SQLAlchemy discard every connection of the pool opened before it, so the next
+    request gets a new one. A connection that sat idle (where a restart, an idle timeout or a
+    firewall is most likely to have broken it) is pinged, and silently replaced when it fails.
+    """
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection, record) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, record, _proxy) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise exc.DisconnectionError() from error  # the pool replaces the connection and retries
 
 
 def init_app(app: Flask) -> None:

@@ -49,8 +49,7 @@ def _task_list(call: Call, req: dict[str, Any], limit: int | None = None) -> lis
 def scalar_metrics_iter_histogram(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """{metric: {variant: {name, x, y[, y_min, y_max]}}} of one task, downsampled to `samples` per series."""
     samples, key = _samples(req), req.get("key") or "iter"
-    task = tasks.require(call.db, call.company_key, req["task"])
-    series = scalar_queries.series_of(call.db, [task.key], SCALAR)
+    _task, series, _count = scalar_queries.task_series(call.db, call.company_key, req["task"], SCALAR)
     curves = scalar_queries.histograms(call.db, series, samples, key)
     result: dict[str, Any] = {}
     for s in series:
@@ -82,21 +81,20 @@ def multi_task_scalar_metrics_iter_histogram(call: Call, req: dict[str, Any]) ->
 @endpoint("events.get_task_latest_scalar_values", "2.1")
 def get_task_latest_scalar_values(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """Per metric and variant: the value at the highest iteration and the mean of the last 100."""
-    task = tasks.require(call.db, call.company_key, req["task"])
+    latest = scalar_queries.latest_values(call.db, call.company_key, req["task"])
     metrics: list[dict[str, Any]] = []
-    for metric, variant, last, mean in scalar_queries.latest_values(call.db, task.key):
+    for metric, variant, last, mean in latest.values:
         if not metrics or metrics[-1]["name"] != metric:
             metrics.append({"name": metric, "variants": []})
         metrics[-1]["variants"].append({"name": variant, "last_value": last, "last_100_value": mean})
-    last_iter, last_received = scalar_queries.task_summary(call.db, task.key)
-    return {"metrics": metrics, "last_iter": last_iter, "name": task.name, "status": task.status,
-            "last_timestamp": float(last_received)}
+    return {"metrics": metrics, "last_iter": latest.last_iter, "name": latest.task.name,
+            "status": latest.task.status, "last_timestamp": float(latest.last_received)}
 
 
 def _variants_by_metric(call: Call, task_id: str, event_type: str) -> dict[str, list[str]]:
-    task = tasks.require(call.db, call.company_key, task_id)
+    _task, series, _count = scalar_queries.task_series(call.db, call.company_key, task_id, event_type)
     metrics: dict[str, list[str]] = {}
-    for s in scalar_queries.series_of(call.db, [task.key], event_type):
+    for s in series:
         metrics.setdefault(s.metric, []).append(s.variant)
     return metrics
 
@@ -141,13 +139,16 @@ def get_scalar_metric_data(call: Call, req: dict[str, Any]) -> dict[str, Any]:
         raise errors.ValidationError(f"field 'scroll_id': {scroll_id!r} is not of type 'string'")
     if batch_size is not None and (not isinstance(batch_size, int) or isinstance(batch_size, bool)):
         raise errors.ValidationError(f"field 'batch_size': {batch_size!r} is not of type 'integer'")
-    task = tasks.require(call.db, call.company_key, req["task"])
-    bind = {"task": task.id}
-    position = paging.open_scroll(call, scroll_id, bind=bind, batch_size=batch_size, query={"metric": req["metric"]})
-    series = scalar_queries.series_of(call.db, [task.key], SCALAR, metric=position.query["metric"])
-    total = position.total
-    if total is None:
-        total = scalar_queries.metric_event_count(call.db, series)
+    bind = {"task": req["task"]}
+    try:
+        position = paging.open_scroll(call, scroll_id, bind=bind, batch_size=batch_size,
+                                      query={"metric": req["metric"]})
+    except errors.ApiError:
+        tasks.require(call.db, call.company_key, req["task"])  # an unknown task is told first, as ClearML does
+        raise
+    task, series, count = scalar_queries.task_series(call.db, call.company_key, req["task"], SCALAR,
+                                                     metric=position.query["metric"])
+    total = count if position.total is None else position.total
     after = tuple(position.after) if position.after else None
     rows = scalar_queries.page_by_iter(call.db, [s.key for s in series], after, position.size)
     page = scalar_json.page(rows, task.id, {s.key: (s.metric, s.variant) for s in series})
@@ -158,8 +159,8 @@ def get_scalar_metric_data(call: Call, req: dict[str, Any]) -> dict[str, Any]:
 @endpoint("events.vector_metrics_iter_histogram", "2.1")
 def vector_metrics_iter_histogram(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """{metric, variant, vectors, iterations} of one vector series, by iteration (first 10000)."""
-    task = tasks.require(call.db, call.company_key, req["task"])
-    series = scalar_queries.series_of(call.db, [task.key], VECTOR, metric=req["metric"], variant=req["variant"])
+    _task, series, _count = scalar_queries.task_series(call.db, call.company_key, req["task"], VECTOR,
+                                                       metric=req["metric"], variant=req["variant"])
     iterations: list[int] = []
     vectors: list[list[float]] = []
     if series:

@@ -501,6 +501,17 @@ def test_metric_data_unknown_task(api, task_id):
     assert api.error("events.get_scalar_metric_data", task=task_id, metric="m")[:2] == (400, 101)
 
 
+def test_metric_data_unknown_task_is_told_before_a_bad_scroll(api, task_id):
+    assert api.error("events.get_scalar_metric_data", task=task_id, metric="m", scroll_id="garbage")[:2] == (400, 101)
+
+
+def test_metric_data_total_counts_every_variant_of_the_metric_only(api, task_id):
+    api.add_batch([scalar(task_id, i, variant=v) for i in range(3) for v in ("a", "b")]
+                  + [scalar(task_id, i, metric="other") for i in range(4)])
+    data = api.call("events.get_scalar_metric_data", task=task_id, metric="loss", batch_size=2)
+    assert (data["returned"], data["total"]) == (2, 6)
+
+
 EXACT_VALUES = [2.0, -0.0, 0.0, 0.1, 1 / 3, -123.456, 999999999999999.0, 1e15, 1e16, -2.0 ** 60, 1e-7, 5e-324,
                 1.7976931348623157e308, -1.7976931348623157e308, 2.0 ** 53 + 2, 0.30000000000000004]
 

@@ -52,6 +52,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from events_service import sampling
+from events_service.db.queries.tasks import Task
+from events_service.errors import InvalidTaskId
 from events_service.sampling import INT64_MAX, INT64_MIN, SINGLE_VALUE_ITER, WIDTHS
 
 SCALAR = "training_stats_scalar"
@@ -189,6 +191,28 @@ def series_of(session: Session, task_keys: Sequence[int], event_type: str, metri
     rows = session.execute(text(f"SELECT key, task_key, metric, variant FROM series WHERE {' AND '.join(where)}"),
                            params)
     return sorted((Series(*r) for r in rows), key=lambda s: (s.metric, s.variant, s.task_key))
+
+
+def task_series(session: Session, company_key: int, task_id: str, event_type: str, metric: str | None = None,
+                variant: str | None = None) -> tuple[Task, list[Series], int]:
+    """The caller's task (400/101 when unknown, as tasks.require), its series as series_of lists them
+    and their number of events, in one round trip: a page of get_scalar_metric_data paid for three."""
+    where, params = "", {"ck": company_key, "id": task_id, "type": event_type}
+    if metric is not None:
+        where, params["metric"] = where + " AND s.metric = :metric", metric
+    if variant is not None:
+        where, params["variant"] = where + " AND s.variant = :variant", variant
+    rows = session.execute(text(
+        "SELECT t.key, t.id, t.name, t.status, t.last_iteration, s.key, s.metric, s.variant, s.event_count "
+        "FROM tasks t LEFT JOIN series s "
+        f"ON s.task_key = t.key AND s.event_type = :type AND s.event_count > 0{where} "
+        "WHERE t.company_key = :ck AND t.id = :id"), params).all()
+    if not rows:
+        raise InvalidTaskId(ids=[task_id])
+    task = Task(*rows[0][:5])
+    found = [r for r in rows if r[5] is not None]
+    series = sorted((Series(r[5], task.key, r[6], r[7]) for r in found), key=lambda s: (s.metric, s.variant))
+    return task, series, sum(r[8] for r in found)
 
 
 def metric_names(session: Session, task_keys: Sequence[int], event_type: str | None) -> dict[int, list[str]]:
@@ -403,43 +427,49 @@ def _time_buckets(session: Session, steps: dict[int, int]) -> dict[int, Curve]:
 # Latest values, per-metric scroll, vectors
 # ---------------------------------------------------------------------------------------------
 
-def latest_values(session: Session, task_key: int) -> list[tuple[str, str, float, float]]:
-    """(metric, variant, last value, mean of the last 100) per scalar series, sorted by name.
+@dataclass(frozen=True)
+class Latest:
+    task: Task
+    last_iter: int                               # highest iteration over all the task's events, 0 if none
+    last_received: int                           # newest ingestion time of its scalars (epoch ms), 0 if none
+    values: list[tuple[str, str, float, float]]  # (metric, variant, last value, mean of the last 100)
+
+
+def latest_values(session: Session, company_key: int, task_id: str) -> Latest:
+    """The caller's task (400/101 when unknown) with its latest scalar values, sorted by name, in one
+    round trip (a call this small paid a third of its time for the two more it took).
 
     Per series: two index scans on (series_key, iter) - the highest 100 iterations, and the
     (at most one, by de-duplication) event without iteration, which sorts after them - never a
-    scan of the task's points.
+    scan of the task's points. The summary reads the series rows only.
     """
     rows = session.execute(text(f"""
-        SELECT s.metric, s.variant, l.vals[1], l.mean
-        FROM series s CROSS JOIN LATERAL (
-            SELECT array_agg(value ORDER BY iter DESC NULLS LAST) AS vals, avg(value) AS mean FROM (
-                SELECT iter, value FROM (
-                    (SELECT iter, value FROM scalar_events e WHERE e.series_key = s.key AND e.iter IS NOT NULL
-                     AND e.value IS NOT NULL ORDER BY e.iter DESC LIMIT 100)
-                    UNION ALL
-                    (SELECT iter, value FROM scalar_events e WHERE e.series_key = s.key AND e.iter IS NULL
-                     AND e.value IS NOT NULL LIMIT 100)) u
-                ORDER BY iter DESC NULLS LAST LIMIT 100) last_100) l
-        WHERE s.task_key = :tk AND s.event_type = '{SCALAR}' AND s.event_count > 0 AND l.mean IS NOT NULL"""),
-                           {"tk": task_key})
-    return sorted(((r[0], r[1], r[2], r[3]) for r in rows), key=lambda r: (r[0], r[1]))
-
-
-def task_summary(session: Session, task_key: int) -> tuple[int, int]:
-    """(highest iteration over all the task's events, newest ingestion time of its scalars), 0 when none."""
-    row = session.execute(text(
-        "SELECT max(max_iter), max(last_received) FILTER (WHERE event_type = :type) FROM series "
-        "WHERE task_key = :tk AND event_count > 0"), {"tk": task_key, "type": SCALAR}).one()
-    return row[0] or 0, row[1] or 0
-
-
-def metric_event_count(session: Session, series: Sequence[Series]) -> int:
-    keys = [s.key for s in series]
-    if not keys:
-        return 0
-    return session.execute(text("SELECT coalesce(sum(event_count), 0)::bigint FROM series WHERE key = ANY(:keys)"),
-                           {"keys": keys}).scalar_one()
+        SELECT t.key, t.id, t.name, t.status, t.last_iteration, summary.max_iter, summary.last_received,
+               latest.metric, latest.variant, latest.last, latest.mean
+        FROM tasks t
+        CROSS JOIN LATERAL (
+            SELECT max(max_iter) AS max_iter, max(last_received) FILTER (WHERE event_type = '{SCALAR}')
+                AS last_received
+            FROM series WHERE task_key = t.key AND event_count > 0) summary
+        LEFT JOIN LATERAL (
+            SELECT s.metric, s.variant, l.vals[1] AS last, l.mean
+            FROM series s CROSS JOIN LATERAL (
+                SELECT array_agg(value ORDER BY iter DESC NULLS LAST) AS vals, avg(value) AS mean FROM (
+                    SELECT iter, value FROM (
+                        (SELECT iter, value FROM scalar_events e WHERE e.series_key = s.key AND e.iter IS NOT NULL
+                         AND e.value IS NOT NULL ORDER BY e.iter DESC LIMIT 100)
+                        UNION ALL
+                        (SELECT iter, value FROM scalar_events e WHERE e.series_key = s.key AND e.iter IS NULL
+                         AND e.value IS NOT NULL LIMIT 100)) u
+                    ORDER BY iter DESC NULLS LAST LIMIT 100) last_100) l
+            WHERE s.task_key = t.key AND s.event_type = '{SCALAR}' AND s.event_count > 0
+              AND l.mean IS NOT NULL) latest ON true
+        WHERE t.company_key = :ck AND t.id = :id"""), {"ck": company_key, "id": task_id}).all()
+    if not rows:
+        raise InvalidTaskId(ids=[task_id])
+    first = rows[0]
+    values = sorted((r[7], r[8], r[9], r[10]) for r in rows if r[7] is not None)
+    return Latest(Task(*first[:5]), first[5] or 0, first[6] or 0, values)
 
 
 # A double as JSON text that reads back as the same float, and as a float: PostgreSQL writes text

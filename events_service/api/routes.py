@@ -183,6 +183,8 @@ def dispatch(path: str) -> Response:
     handler = HANDLERS[(call.name, schema.version)]
     call.api = current_app.extensions["api_schema"]
     session = call.session = db_session.get()
+    if handler.reads_only:
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     try:
         _authenticate(call)
         data = _read_body(schema, call)

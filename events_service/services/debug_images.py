@@ -30,7 +30,7 @@ from events_service.services.plots import iters_of, scroll_page
 IMAGE = image_queries.IMAGE
 
 
-@endpoint("events.debug_images", "2.1")
+@endpoint("events.debug_images", "2.1", reads_only=True)
 def debug_images_2_1(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """Images of the task's `iters` (default 1; 0 also means 1, as in ClearML) latest iterations."""
     task = tasks.require(call.db, call.company_key, req["task"])
@@ -53,7 +53,7 @@ def _initial_state(call: Call, pairs: list[tuple[str, str]], found: dict[str, ta
     return [{"variants": by_pair.get((found[t].key, m), []), "window": None} for t, m in pairs]
 
 
-@endpoint("events.debug_images", "2.7")
+@endpoint("events.debug_images", "2.7", reads_only=True)
 def debug_images(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """Per (task, metric): `iters` iterations earlier (default) or later than those shown so far."""
     pairs = list(dict.fromkeys((m["task"], m["metric"]) for m in req["metrics"]))

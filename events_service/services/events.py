@@ -57,7 +57,7 @@ def add_batch(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     return _counts(outcome)
 
 
-@endpoint("events.get_task_events", "2.1")
+@endpoint("events.get_task_events", "2.1", reads_only=True)
 def get_task_events(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """Scroll through a task's events by timestamp (asc by default), all types or one."""
     task = tasks.require(call.db, call.company_key, req["task"])

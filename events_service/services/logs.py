@@ -50,13 +50,13 @@ def _page(call: Call, req: dict[str, Any], start: str) -> dict[str, Any]:
             "scroll_id": paging.next_token(call, position, bind=bind, after=last, total=total)}
 
 
-@endpoint("events.get_task_log", "1.5")
+@endpoint("events.get_task_log", "1.5", reads_only=True)
 def get_task_log_1_5(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """Log events by timestamp in `order` (default desc), one continuous scroll."""
     return _page(call, req, "tail" if (req.get("order") or "desc") == "desc" else "head")
 
 
-@endpoint("events.get_task_log", "1.7")
+@endpoint("events.get_task_log", "1.7", reads_only=True)
 def get_task_log(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """Log events from the head (oldest, default) or the tail (newest); each page sorted by `order`."""
     return _page(call, req, req.get("from") or "head")
@@ -66,7 +66,7 @@ DEFAULT_BATCH_2_9 = 5000  # ClearML's default page for get_task_log 2.9
 ID_MAX = 2**63 - 1
 
 
-@endpoint("events.get_task_log", "2.9")
+@endpoint("events.get_task_log", "2.9", reads_only=True)
 def get_task_log_2_9(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """ClearML 2.9 (what the current SDK asks for): up to `batch_size` logs strictly before
     (`navigate_earlier`, default) or after `from_timestamp` (or from the newest / oldest end),

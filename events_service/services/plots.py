@@ -51,7 +51,7 @@ def scroll_page(call: Call, req: dict[str, Any], event_type: str, task_list: lis
     return rows, total, paging.next_token(call, position, bind=bind, after=last, total=total)
 
 
-@endpoint("events.get_task_plots", "2.1")
+@endpoint("events.get_task_plots", "2.1", reads_only=True)
 def get_task_plots(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """Plots of the `iters` (default 1) latest iterations of every metric/variant, newest first."""
     task = tasks.require(call.db, call.company_key, req["task"])
@@ -64,7 +64,7 @@ def get_task_plots(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     return {"plots": plots, "returned": len(plots), "total": total, "scroll_id": token}
 
 
-@endpoint("events.get_multi_task_plots", "2.1")
+@endpoint("events.get_multi_task_plots", "2.1", reads_only=True)
 def get_multi_task_plots(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """Plots of each task's `iters` latest iterations, grouped metric -> variant -> task id ->
     iteration -> {name: task name, plots}; `returned` counts the metrics of the page."""

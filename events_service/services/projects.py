@@ -34,12 +34,12 @@ def create(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     return {"id": project_id}
 
 
-@endpoint("projects.get_by_id", "2.1")
+@endpoint("projects.get_by_id", "2.1", reads_only=True)
 def get_by_id(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     return {"project": project_document(projects.require(call.db, call.company_key, req["project"]), call.company_id)}
 
 
-@endpoint("projects.get_all", "2.1")
+@endpoint("projects.get_all", "2.1", reads_only=True)
 def get_all(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """The company's projects matching the filters (the SDK looks its project up by an exact-name pattern)."""
     rows = projects.find(call.db, call.company_key, ids=req.get("id"), name=req.get("name"),

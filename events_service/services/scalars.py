@@ -45,7 +45,7 @@ def _task_list(call: Call, req: dict[str, Any], limit: int | None = None) -> lis
     return ids
 
 
-@endpoint("events.scalar_metrics_iter_histogram", "2.1")
+@endpoint("events.scalar_metrics_iter_histogram", "2.1", reads_only=True)
 def scalar_metrics_iter_histogram(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """{metric: {variant: {name, x, y[, y_min, y_max]}}} of one task, downsampled to `samples` per series."""
     samples, key = _samples(req), req.get("key") or "iter"
@@ -58,7 +58,7 @@ def scalar_metrics_iter_histogram(call: Call, req: dict[str, Any]) -> dict[str, 
     return result
 
 
-@endpoint("events.multi_task_scalar_metrics_iter_histogram", "2.1")
+@endpoint("events.multi_task_scalar_metrics_iter_histogram", "2.1", reads_only=True)
 def multi_task_scalar_metrics_iter_histogram(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """{metrics: {metric: {variant: {task id: {name: task name, x, y[, y_min, y_max]}}}}} for several tasks."""
     samples, key = _samples(req), req.get("key") or "iter"
@@ -78,7 +78,7 @@ def multi_task_scalar_metrics_iter_histogram(call: Call, req: dict[str, Any]) ->
     return {"metrics": metrics}
 
 
-@endpoint("events.get_task_latest_scalar_values", "2.1")
+@endpoint("events.get_task_latest_scalar_values", "2.1", reads_only=True)
 def get_task_latest_scalar_values(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """Per metric and variant: the value at the highest iteration and the mean of the last 100."""
     latest = scalar_queries.latest_values(call.db, call.company_key, req["task"])
@@ -99,20 +99,20 @@ def _variants_by_metric(call: Call, task_id: str, event_type: str) -> dict[str, 
     return metrics
 
 
-@endpoint("events.get_scalar_metrics_and_variants", "2.1")
+@endpoint("events.get_scalar_metrics_and_variants", "2.1", reads_only=True)
 def get_scalar_metrics_and_variants(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """{metrics: {metric: [variants]}} over the task's scalars (single-value iteration included)."""
     return {"metrics": _variants_by_metric(call, req["task"], SCALAR)}
 
 
-@endpoint("events.get_vector_metrics_and_variants", "2.1")
+@endpoint("events.get_vector_metrics_and_variants", "2.1", reads_only=True)
 def get_vector_metrics_and_variants(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """{metrics: [{metric, variants}]} over the task's vectors: an array, as the schema types it."""
     metrics = _variants_by_metric(call, req["task"], VECTOR)
     return {"metrics": [{"metric": m, "variants": v} for m, v in metrics.items()]}
 
 
-@endpoint("events.get_task_metrics", "2.7")
+@endpoint("events.get_task_metrics", "2.7", reads_only=True)
 def get_task_metrics(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """Per requested task (request order, duplicates kept): its metric names of the type, or of all types."""
     ids = _task_list(call, req)
@@ -130,7 +130,7 @@ def _required_string(req: dict[str, Any], *fields: str) -> None:
             raise errors.ValidationError(f"field '{f}': {req[f]!r} is not of type 'string'")
 
 
-@endpoint("events.get_scalar_metric_data", "2.1")
+@endpoint("events.get_scalar_metric_data", "2.1", reads_only=True)
 def get_scalar_metric_data(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """Scroll through one metric's scalar events (all variants), by iteration descending."""
     _required_string(req, "task", "metric")
@@ -156,7 +156,7 @@ def get_scalar_metric_data(call: Call, req: dict[str, Any]) -> dict[str, Any]:
             "scroll_id": paging.next_token(call, position, bind=bind, after=page.last, total=total)}
 
 
-@endpoint("events.vector_metrics_iter_histogram", "2.1")
+@endpoint("events.vector_metrics_iter_histogram", "2.1", reads_only=True)
 def vector_metrics_iter_histogram(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """{metric, variant, vectors, iterations} of one vector series, by iteration (first 10000)."""
     _task, series, _count = scalar_queries.task_series(call.db, call.company_key, req["task"], VECTOR,

@@ -79,7 +79,7 @@ def create(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     return {"id": task_id}
 
 
-@endpoint("tasks.get_by_id", "2.1")
+@endpoint("tasks.get_by_id", "2.1", reads_only=True)
 def get_by_id(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """The caller's task (another company's is 400/101), with its last_metrics."""
     rows = task_queries.find_tasks(call.db, call.company_key, ids=[req["task"]])
@@ -89,7 +89,7 @@ def get_by_id(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     return {"task": task_document(rows[0], call.company_id, metrics.get(rows[0].key, {}))}
 
 
-@endpoint("tasks.get_all", "2.1")
+@endpoint("tasks.get_all", "2.1", reads_only=True)
 def get_all(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """The caller's tasks matching the filters; last_metrics only when the projection asks for it.
 

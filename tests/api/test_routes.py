@@ -168,7 +168,7 @@ def test_an_unexpected_error_shows_its_details_in_the_log_only(app, api, monkeyp
     def broken(call, req):
         raise RuntimeError("SELECT secret_hash FROM credentials -- detail for the log only")
 
-    broken.validates_itself = False
+    broken.validates_itself = broken.reads_only = False
     monkeypatch.setitem(HANDLERS, ("tasks.ping", Version(2, 1)), broken)
     response = api.raw("tasks.ping", task="x")
     body = response.get_json()
@@ -178,3 +178,34 @@ def test_an_unexpected_error_shows_its_details_in_the_log_only(app, api, monkeyp
     monkeypatch.setitem(app.config, "RETURN_STACK", True)  # debugging: the caller sees it all
     body = api.raw("tasks.ping", task="x").get_json()
     assert "detail for the log only" in body["meta"]["result_msg"] and "RuntimeError" in body["meta"]["error_stack"]
+
+
+@pytest.fixture
+def statements(app):
+    """(first words of the SQL, whether the connection was in autocommit) of every statement the app runs."""
+    from sqlalchemy import event
+
+    from events_service.db import session as db_session
+
+    seen: list[tuple[str, bool]] = []
+
+    def record(conn, _cursor, statement, *_args):
+        seen.append((statement.split(None, 1)[0].upper(), conn.connection.dbapi_connection.autocommit))
+
+    with app.app_context():
+        engine = db_session.engine()
+    event.listen(engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(engine, "before_cursor_execute", record)
+
+
+def test_reading_endpoints_run_without_a_transaction_and_writes_keep_theirs(api, task_id, statements):
+    for _ in range(8):  # more calls than the pool has connections: each one serves reads and writes
+        api.add_batch([scalar(task_id, 1)])
+        writes = len(statements)
+        api.call("events.get_task_latest_scalar_values", task=task_id)
+        api.call("events.get_scalar_metric_data", task=task_id, metric="loss")
+        reads = statements[writes:]
+        assert reads and all(autocommit for _, autocommit in reads), reads
+        assert statements[:writes] and not any(autocommit for _, autocommit in statements[:writes])
+        del statements[:]

@@ -144,7 +144,7 @@ def get_scalar_metric_data(call: Call, req: dict[str, Any]) -> dict[str, Any]:
         position = paging.open_scroll(call, scroll_id, bind=bind, batch_size=batch_size,
                                       query={"metric": req["metric"]})
     except errors.ApiError:
-        tasks.require(call.db, call.company_key, req["task"])  # an unknown task is told first, as ClearML does
+        tasks.require(call.db, call.company_key, req["task"])  # an unknown task is told first (as ClearML)
         raise
     task, series, count = scalar_queries.task_series(call.db, call.company_key, req["task"], SCALAR,
                                                      metric=position.query["metric"])

@@ -502,7 +502,8 @@ def test_metric_data_unknown_task(api, task_id):
 
 
 def test_metric_data_unknown_task_is_told_before_a_bad_scroll(api, task_id):
-    assert api.error("events.get_scalar_metric_data", task=task_id, metric="m", scroll_id="garbage")[:2] == (400, 101)
+    error = api.error("events.get_scalar_metric_data", task=task_id, metric="m", scroll_id="garbage")
+    assert error[:2] == (400, 101)
 
 
 def test_metric_data_total_counts_every_variant_of_the_metric_only(api, task_id):

@@ -456,8 +456,8 @@ def latest_values(session: Session, company_key: int, task_id: str) -> Latest:
             FROM series s CROSS JOIN LATERAL (
                 SELECT array_agg(value ORDER BY iter DESC NULLS LAST) AS vals, avg(value) AS mean FROM (
                     SELECT iter, value FROM (
-                        (SELECT iter, value FROM scalar_events e WHERE e.series_key = s.key AND e.iter IS NOT NULL
-                         AND e.value IS NOT NULL ORDER BY e.iter DESC LIMIT 100)
+                        (SELECT iter, value FROM scalar_events e WHERE e.series_key = s.key
+                         AND e.iter IS NOT NULL AND e.value IS NOT NULL ORDER BY e.iter DESC LIMIT 100)
                         UNION ALL
                         (SELECT iter, value FROM scalar_events e WHERE e.series_key = s.key AND e.iter IS NULL
                          AND e.value IS NOT NULL LIMIT 100)) u

@@ -70,17 +70,18 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(url: str, workers: int = 4, app: str = "wsgi:app", **env: str):
+def gunicorn(url: str, workers: int = 4, app: str = "wsgi:app", tree: Path = ROOT, **env: str):
     """gunicorn `app` (importable from the project or bench/) on the given database, configured as
-    `make run` configures it; yields (base_url, process)."""
+    `make run` configures it, serving the code of `tree` (another checkout: bench/compare.py);
+    yields (base_url, process)."""
     OUT.mkdir(parents=True, exist_ok=True)
     port = free_port()
     environ = dict(os.environ, EVENTS_DATABASE_URL=url, EVENTS_SECRET_KEY="bench-secret",
-                   PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "bench")]), **env)
+                   PYTHONPATH=os.pathsep.join([str(tree), str(tree / "bench")]), **env)
     with open(OUT / "gunicorn.log", "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind",
                                  f"127.0.0.1:{port}", "--workers", str(workers), app],
-                                cwd=ROOT, env=environ, stdout=log, stderr=log)
+                                cwd=tree, env=environ, stdout=log, stderr=log)
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.time() + 30

@@ -182,9 +182,7 @@ def dispatch(path: str) -> Response:
     schema = _resolve(path, call)
     handler = HANDLERS[(call.name, schema.version)]
     call.api = current_app.extensions["api_schema"]
-    session = call.session = db_session.get()
-    if handler.reads_only:
-        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    session = call.session = db_session.get(autocommit=handler.reads_only)
     try:
         _authenticate(call)
         data = _read_body(schema, call)

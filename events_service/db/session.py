@@ -71,10 +71,22 @@ def engine() -> Engine:
     return app.extensions["db_engine"]
 
 
-def get() -> Session:
-    """The request's session; the dispatcher owns its transaction (commit or rollback)."""
+def _autocommit_engine() -> Engine:
+    """The same pool, each connection in autocommit while checked out (reset when it is returned)."""
+    app = current_app
+    if app.extensions.get("db_engine_autocommit") is None:
+        app.extensions["db_engine_autocommit"] = engine().execution_options(isolation_level="AUTOCOMMIT")
+    return app.extensions["db_engine_autocommit"]
+
+
+def get(autocommit: bool = False) -> Session:
+    """The request's session; the dispatcher owns its transaction (commit or rollback).
+
+    `autocommit` (handlers that only read): every statement on its own, no BEGIN or COMMIT sent.
+    Like any session, it takes a connection from the pool only when it first runs a statement.
+    """
     if "db_session" not in g:
-        g.db_session = Session(bind=engine(), expire_on_commit=False)
+        g.db_session = Session(bind=_autocommit_engine() if autocommit else engine(), expire_on_commit=False)
     return g.db_session
 
 

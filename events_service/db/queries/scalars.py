@@ -52,8 +52,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from events_service import sampling
-from events_service.db.queries.tasks import Task
-from events_service.errors import InvalidTaskId
+from events_service.db.queries.tasks import TASK_REF, Task, task_of
 from events_service.sampling import INT64_MAX, INT64_MIN, SINGLE_VALUE_ITER, WIDTHS
 
 SCALAR = "training_stats_scalar"
@@ -203,13 +202,10 @@ def task_series(session: Session, company_key: int, task_id: str, event_type: st
     if variant is not None:
         where, params["variant"] = where + " AND s.variant = :variant", variant
     rows = session.execute(text(
-        "SELECT t.key, t.id, t.name, t.status, t.last_iteration, s.key, s.metric, s.variant, s.event_count "
-        "FROM tasks t LEFT JOIN series s "
+        f"SELECT {TASK_REF}, s.key, s.metric, s.variant, s.event_count FROM tasks t LEFT JOIN series s "
         f"ON s.task_key = t.key AND s.event_type = :type AND s.event_count > 0{where} "
         "WHERE t.company_key = :ck AND t.id = :id"), params).all()
-    if not rows:
-        raise InvalidTaskId(ids=[task_id])
-    task = Task(*rows[0][:5])
+    task = task_of(rows, task_id)
     found = [r for r in rows if r[5] is not None]
     series = sorted((Series(r[5], task.key, r[6], r[7]) for r in found), key=lambda s: (s.metric, s.variant))
     return task, series, sum(r[8] for r in found)
@@ -444,8 +440,8 @@ def latest_values(session: Session, company_key: int, task_id: str) -> Latest:
     scan of the task's points. The summary reads the series rows only.
     """
     rows = session.execute(text(f"""
-        SELECT t.key, t.id, t.name, t.status, t.last_iteration, summary.max_iter, summary.last_received,
-               latest.metric, latest.variant, latest.last, latest.mean
+        SELECT {TASK_REF}, summary.max_iter, summary.last_received, latest.metric, latest.variant,
+               latest.last, latest.mean
         FROM tasks t
         CROSS JOIN LATERAL (
             SELECT max(max_iter) AS max_iter, max(last_received) FILTER (WHERE event_type = '{SCALAR}')
@@ -465,11 +461,9 @@ def latest_values(session: Session, company_key: int, task_id: str) -> Latest:
             WHERE s.task_key = t.key AND s.event_type = '{SCALAR}' AND s.event_count > 0
               AND l.mean IS NOT NULL) latest ON true
         WHERE t.company_key = :ck AND t.id = :id"""), {"ck": company_key, "id": task_id}).all()
-    if not rows:
-        raise InvalidTaskId(ids=[task_id])
-    first = rows[0]
+    task = task_of(rows, task_id)
     values = sorted((r[7], r[8], r[9], r[10]) for r in rows if r[7] is not None)
-    return Latest(Task(*first[:5]), first[5] or 0, first[6] or 0, values)
+    return Latest(task, rows[0][5] or 0, rows[0][6] or 0, values)
 
 
 # A double as JSON text that reads back as the same float, and as a float: PostgreSQL writes text

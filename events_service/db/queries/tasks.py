@@ -22,11 +22,23 @@ class Task:
     last_iteration: int
 
 
+# Task's columns, selected from `tasks t`; queries that look a task up with more (db/queries/scalars)
+# start their rows with these.
+TASK_REF = "t.key, t.id, t.name, t.status, t.last_iteration"
+
+
 def get_many(session: Session, company_key: int, task_ids: Iterable[str]) -> dict[str, Task]:
     rows = session.execute(text(
-        "SELECT key, id, name, status, last_iteration FROM tasks WHERE company_key = :ck AND id = ANY(:ids)"),
+        f"SELECT {TASK_REF} FROM tasks t WHERE t.company_key = :ck AND t.id = ANY(:ids)"),
         {"ck": company_key, "ids": list(set(task_ids))})
-    return {r.id: Task(r.key, r.id, r.name, r.status, r.last_iteration) for r in rows}
+    return {r.id: Task(*r) for r in rows}
+
+
+def task_of(rows: Sequence[Any], task_id: str) -> Task:
+    """The task of rows that start with TASK_REF's columns, or 400/101 when there are none."""
+    if not rows:
+        raise InvalidTaskId(ids=[task_id])
+    return Task(*rows[0][:5])
 
 
 def require(session: Session, company_key: int, task_id: str) -> Task:

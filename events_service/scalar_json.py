@@ -3,9 +3,9 @@ db/queries/scalars.page_by_iter streams.
 
 Paging through a long series returns more documents per call than any other read (up to 10,000).
 Built as one dict per event and then encoded, a page spent most of its time making, encoding and
-freeing Python objects (bench/queries.py). Here PostgreSQL writes the numbers as JSON text
+freeing Python objects (bench/queries.py). Here PostgreSQL writes the values as JSON text
 (scalars.PAGE_COLUMNS) and a document is the four texts of a template per (series, worker, ingestion
-time): the task id, metric, variant, worker and @timestamp are encoded once per template, not once
+time) around its timestamp, iteration and value: the task id, metric, variant, worker and @timestamp are encoded once per template, not once
 per event, and the page is never parsed again (jsonutil.RawJSON inside the envelope). Rows the
 template does not fit (no iteration, no value, fields the client added) are built by
 events.to_document and encoded on their own.
@@ -58,8 +58,7 @@ def _template(task_id: str, names: tuple[str, str], worker: str | None,
 
 def _document(row: tuple, task_id: str, names: dict[int, tuple[str, str]]) -> str:
     ts, iteration, worker, received, series_key, extra, value = row
-    parsed = _Row(int(ts), None if iteration is None else int(iteration), worker, received, series_key, extra,
-                  None if value is None else float(value))
+    parsed = _Row(ts, iteration, worker, received, series_key, extra, None if value is None else float(value))
     return jsonutil.dumps(to_document(SCALAR, parsed, task_id, names)).decode()
 
 
@@ -69,21 +68,26 @@ def page(rows: Iterable[tuple], task_id: str, names: dict[int, tuple[str, str]])
     append = docs.append
     templates: dict[tuple[int, str | None, int], tuple[str, str, str, str]] = {}
     row: tuple | None = None
+    # A batch's events share a template and come in runs: the dictionary is asked once per run.
+    current: tuple[Any, ...] = (None, None, None)
+    a = b = c = d = ""
     for row in rows:
         ts, iteration, worker, received, series_key, extra, value = row
         if iteration is None or value is None or extra:
             append(_document(row, task_id, names))
             continue
-        template = templates.get((series_key, worker, received))
-        if template is None:
-            template = templates[series_key, worker, received] = _template(
-                task_id, names.get(series_key, ("", "")), worker, received)
-        a, b, c, d = template
+        if received != current[2] or series_key != current[0] or worker != current[1]:
+            current = (series_key, worker, received)
+            template = templates.get(current)
+            if template is None:
+                template = templates[current] = _template(task_id, names.get(series_key, ("", "")), worker,
+                                                          received)
+            a, b, c, d = template
         append(f"{a}{ts}{b}{iteration}{c}{value}{d}")  # an f-string joins in one step: 2.5x faster than %
     if row is None:
         return Page(jsonutil.RawJSON("[]"), 0, None)
     # The brackets go on the first and last documents: one copy of the page, not two.
     docs[0] = "[" + docs[0]
     docs[-1] += "]"
-    last = [None if row[1] is None else int(row[1]), row[4]]
+    last = [row[1], row[4]]
     return Page(jsonutil.RawJSON(",".join(docs)), len(docs), last)

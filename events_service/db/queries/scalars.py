@@ -471,8 +471,9 @@ def latest_values(session: Session, company_key: int, task_id: str) -> Latest:
 # db/session.CONNECT_ARGS), but integral values below 1e15 without a fraction ("2", where the client
 # sent 2.0 and to_document gives 2.0); from 1e15 on it uses an exponent ("1e+15"), a float in JSON.
 VALUE_TEXT = "CASE WHEN {v} = trunc({v}) AND abs({v}) < 1e15 THEN {v} || '.0' ELSE {v}::text END"
-PAGE_COLUMNS = ("u.ts::text, u.iter::text, u.worker, u.received, u.series_key, u.extra, "
-                + VALUE_TEXT.format(v="u.value"))
+# Only the double goes as text: Python writes a float 2-3x slower than PostgreSQL, but an integer
+# faster than PostgreSQL's text costs it (bench/queries.py).
+PAGE_COLUMNS = "u.ts, u.iter, u.worker, u.received, u.series_key, u.extra, " + VALUE_TEXT.format(v="u.value")
 _RAW_COLUMNS = "ts, iter, worker, received, series_key, extra, value"
 
 
@@ -489,8 +490,8 @@ def _stream_binary(session: Session, sql: str, params: dict[str, Any], size: int
 def page_by_iter(session: Session, series_keys: Sequence[int], after: tuple[int | None, int] | None,
                  limit: int) -> Iterator[tuple]:
     """The next `limit` scalar events of the series by (iter DESC NULLS LAST, series_key DESC),
-    streamed as PAGE_COLUMNS rows: (ts text, iter text, worker, received, series_key, extra, value
-    text), the numbers as JSON text (see scalar_json).
+    streamed as PAGE_COLUMNS rows: (ts, iter, worker, received, series_key, extra, value text), the
+    value as JSON text (see scalar_json).
 
     (series, iter) is unique - de-duplication keeps one event per iteration, and one without -
     so (iter, series_key) is a total order. Each series is read through its (series_key, iter)

@@ -132,7 +132,13 @@ def _required_string(req: dict[str, Any], *fields: str) -> None:
 
 @endpoint("events.get_scalar_metric_data", "2.1", reads_only=True)
 def get_scalar_metric_data(call: Call, req: dict[str, Any]) -> dict[str, Any]:
-    """Scroll through one metric's scalar events (all variants), by iteration descending."""
+    """Scroll through one metric's scalar events (all variants), by iteration descending.
+
+    The first page finds the task and the metric's series and counts their events; the token
+    freezes the series (keys and variants) with the total, so a later page reads its events and
+    nothing else: the lookup was a tenth of a 10,000-event page (bench/compare.py). An event of a
+    variant added meanwhile is not in this scroll, as it is not in its total.
+    """
     _required_string(req, "task", "metric")
     scroll_id, batch_size = req.get("scroll_id"), req.get("batch_size")
     if scroll_id is not None and not isinstance(scroll_id, str):
@@ -146,12 +152,16 @@ def get_scalar_metric_data(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     except errors.ApiError:
         tasks.require(call.db, call.company_key, req["task"])  # an unknown task is told first (as ClearML)
         raise
-    task, series, count = scalar_queries.task_series(call.db, call.company_key, req["task"], SCALAR,
-                                                     metric=position.query["metric"])
-    total = count if position.total is None else position.total
+    metric, total = position.query["metric"], position.total
+    if position.fresh or "series" not in position.query:  # (or a token of a version that did not freeze them)
+        _task, series, count = scalar_queries.task_series(call.db, call.company_key, req["task"], SCALAR,
+                                                          metric=metric)
+        position.query = {**position.query, "series": [[s.key, s.variant] for s in series]}
+        total = count if total is None else total
+    names = {key: (metric, variant) for key, variant in position.query["series"]}
     after = tuple(position.after) if position.after else None
-    rows = scalar_queries.page_by_iter(call.db, [s.key for s in series], after, position.size)
-    page = scalar_json.page(rows, task.id, {s.key: (s.metric, s.variant) for s in series})
+    rows = scalar_queries.page_by_iter(call.db, list(names), after, position.size)
+    page = scalar_json.page(rows, req["task"], names)
     return {"events": page.events, "returned": page.returned, "total": total,
             "scroll_id": paging.next_token(call, position, bind=bind, after=page.last, total=total)}
 

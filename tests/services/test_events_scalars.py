@@ -497,6 +497,23 @@ def test_metric_data_scroll_is_bound_to_its_task(api, task_id):
                      scroll_id=first["scroll_id"])[:2] == (400, 1104)
 
 
+def test_metric_data_scroll_keeps_the_series_and_total_of_its_first_page(api, task_id):
+    """A variant reported after the first page is in neither the scroll's events nor its total: every
+    event that is counted comes exactly once; a new scroll sees it."""
+    api.add_batch([scalar(task_id, i, variant="a", value=float(i)) for i in range(5)])
+    first = api.call("events.get_scalar_metric_data", task=task_id, metric="loss", batch_size=2)
+    api.add_batch([scalar(task_id, i, variant="b", value=float(i)) for i in range(5)])
+    pages, scroll_id = [first], first["scroll_id"]
+    while pages[-1]["returned"]:
+        pages.append(api.call("events.get_scalar_metric_data", task=task_id, metric="loss", scroll_id=scroll_id))
+        scroll_id = pages[-1]["scroll_id"]
+    events = [e for p in pages for e in p["events"]]
+    assert [(e["iter"], e["variant"]) for e in events] == [(i, "a") for i in range(4, -1, -1)]
+    assert {p["total"] for p in pages} == {5}
+    fresh = api.call("events.get_scalar_metric_data", task=task_id, metric="loss", batch_size=20)
+    assert (fresh["returned"], fresh["total"]) == (10, 10)
+
+
 def test_metric_data_unknown_task(api, task_id):
     assert api.error("events.get_scalar_metric_data", task=task_id, metric="m")[:2] == (400, 101)
 

@@ -514,6 +514,21 @@ def test_metric_data_scroll_keeps_the_series_and_total_of_its_first_page(api, ta
     assert (fresh["returned"], fresh["total"]) == (10, 10)
 
 
+def test_metric_data_scroll_of_long_variant_names_keeps_them_out_of_the_token(api, task_id):
+    """Variant names too long to carry in every request: the token holds the series keys only, and
+    later pages still name every event's variant."""
+    from events_service.services.scalars import FROZEN_VARIANTS_MAX_CHARS
+
+    variants = [c * (FROZEN_VARIANTS_MAX_CHARS // 2) for c in "abc"]
+    api.add_batch([scalar(task_id, i, variant=v, value=float(i)) for i in range(4) for v in variants])
+    pages = metric_pages(api, task_id, "loss", batch_size=5)
+    assert max(len(p["scroll_id"]) for p in pages) < 1000
+    events = [e for p in pages for e in p["events"]]
+    assert [(e["iter"], e["variant"]) for e in events] == \
+        [(i, v) for i in range(3, -1, -1) for v in variants[::-1]]
+    assert {p["total"] for p in pages} == {12}
+
+
 def test_metric_data_unknown_task(api, task_id):
     assert api.error("events.get_scalar_metric_data", task=task_id, metric="m")[:2] == (400, 101)
 

@@ -140,4 +140,5 @@ def read_token(token: str, secret_key: str, now: float | None = None) -> Identit
     if not isinstance(who, dict) or not isinstance(who.get("company"), str) or not who["company"]:
         raise errors.InvalidToken("token names no company")
     return Identity(company_id=who["company"], user_id=str(who.get("user") or ""),
-                    user_name=str(who.get("user_name") or ""), company_name=str(who.get("company_name") or ""))
+                    user_name=str(who.get("user_name") or ""),
+                    company_name=str(who.get("company_name") or ""))

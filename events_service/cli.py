@@ -58,11 +58,13 @@ def print_pair(out: TextIO, company: tenants.Company, access_key: str, secret: s
 
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     parser = argparse.ArgumentParser(prog="events-service", description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", help="SQLAlchemy URL (default: EVENTS_DATABASE_URL or the local cluster)")
+    parser.add_argument("--database-url",
+                        help="SQLAlchemy URL (default: EVENTS_DATABASE_URL or the local cluster)")
     commands = parser.add_subparsers(dest="group", required=True)
     creds = commands.add_parser("credentials", help="manage access keys")
     creds = creds.add_subparsers(dest="command", required=True)
-    create = creds.add_parser("create", help="create a key pair for a company (created when new) and print it")
+    create = creds.add_parser("create",
+                              help="create a key pair for a company (created when new) and print it")
     create.add_argument("--company", required=True, help="company name (or id)")
     create.add_argument("--user", default="", help="user name recorded with the pair")
     create.add_argument("--api-host", default=DEFAULT_API_HOST, help="URL printed for CLEARML_API_HOST")
@@ -92,8 +94,9 @@ def _run(args: argparse.Namespace, session: Session, settings: dict, out: TextIO
         existing = credentials.list_all(session, company.key)
         if any(c.revoked is None for c in existing):
             keys = ", ".join(c.access_key for c in existing if c.revoked is None)
-            out.write(f"The default company already has credentials (access keys: {keys}); their secrets were "
-                      "shown when created.\nA new pair: events-service credentials create --company default\n")
+            out.write(f"The default company already has credentials (access keys: {keys}); "
+                      "their secrets were shown when created.\n"
+                      "A new pair: events-service credentials create --company default\n")
         else:
             print_pair(out, company, *create_pair(session, company, "default"), api_host=args.api_host)
     elif args.command == "list":
@@ -103,8 +106,8 @@ def _run(args: argparse.Namespace, session: Session, settings: dict, out: TextIO
             return 1
         for c in credentials.list_all(session, company.key if company else None):
             state = f"revoked {c.revoked:%Y-%m-%d %H:%M}" if c.revoked else "active"
-            out.write(f"{c.access_key}  company={c.company_name or c.company_id}  user={c.user_name or c.user_id}  "
-                      f"created={c.created:%Y-%m-%d %H:%M}  {state}\n")
+            out.write(f"{c.access_key}  company={c.company_name or c.company_id}  "
+                      f"user={c.user_name or c.user_id}  created={c.created:%Y-%m-%d %H:%M}  {state}\n")
     elif args.command == "revoke":
         if not credentials.revoke(session, args.access_key):
             out.write(f"no active access key {args.access_key}\n")

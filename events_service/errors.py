@@ -158,8 +158,9 @@ class DatabaseUnavailable(ApiError):
 
 CATALOGUE = [
     BadRequest, InvalidVersion, MissingRequiredFields, ValidationError, FieldsValueError,
-    BatchContainsNoItems, InvalidTaskId, InvalidTaskStatus, InvalidRegex, InvalidProjectId, InvalidProjectName,
-    ExpectedUniqueData, EventsNotAdded, InvalidScrollId, BadAuthType, NoCredentials, BadCredentials,
+    BatchContainsNoItems, InvalidTaskId, InvalidTaskStatus, InvalidRegex, InvalidProjectId,
+    InvalidProjectName, ExpectedUniqueData, EventsNotAdded, InvalidScrollId, BadAuthType, NoCredentials,
+    BadCredentials,
     InvalidCredentials, InvalidToken, EndpointNotFound,
     RequestTooLarge, InternalError, DataError, DatabaseUnavailable,
 ]

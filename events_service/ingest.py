@@ -46,7 +46,8 @@ def schema_validator(branches: dict[str, Draft7Validator]) -> Validate:
         if error is None:
             return None
         where = ".".join(str(p) for p in error.absolute_path)
-        return f"Validation error (field '{where}': {error.message})" if where else f"Validation error ({error.message})"
+        return (f"Validation error (field '{where}': {error.message})" if where
+                else f"Validation error ({error.message})")
 
     return validate
 

@@ -25,7 +25,8 @@ KEY_BYTES = 2400
 # Metrics whose iterations do not move the task's last_iteration (resource monitoring).
 MONITOR_METRICS = frozenset({":monitor:machine", ":monitor:gpu"})
 
-COMMON_FIELDS = frozenset({"timestamp", "ts", "@timestamp", "type", "task", "iter", "metric", "variant", "worker"})
+COMMON_FIELDS = frozenset({"timestamp", "ts", "@timestamp", "type", "task", "iter", "metric", "variant",
+                           "worker"})
 # Request flags, not event data: the SDK adds `method` to every line, 2.23+ adds the others.
 TRANSPORT_FIELDS = frozenset({"method", "allow_locked", "model_event"})
 PAYLOAD_FIELDS = {
@@ -149,8 +150,8 @@ def normalize(raw: dict[str, Any], *, validate: Validate, worker: str, now_ms: i
         _check_length(variant, "variant", limits.name)
     if len(metric) + len(variant) > KEY_BYTES // 4 and \
             len(metric.encode("utf-8", "replace")) + len(variant.encode("utf-8", "replace")) > KEY_BYTES:
-        raise EventError(f"Invalid value for fields 'metric'/'variant': longer than {KEY_BYTES} bytes (UTF-8) "
-                         f"together")
+        raise EventError(f"Invalid value for fields 'metric'/'variant': longer than {KEY_BYTES} bytes "
+                         "(UTF-8) together")
     event_worker = raw["worker"] if "worker" in raw else worker
     _check_length(event_worker, "worker", limits.name)
 
@@ -180,13 +181,16 @@ def normalize(raw: dict[str, Any], *, validate: Validate, worker: str, now_ms: i
     extra = None
     if len(raw) > 4:  # every event has type and task; most have only known fields
         extra = {k: v for k, v in raw.items() if k not in not_extra} or None
-    for name, text in (("task", task), ("metric", metric), ("variant", variant), ("worker", event_worker)):
+    for name, text in (("task", task), ("metric", metric), ("variant", variant),
+                       ("worker", event_worker)):
         if type(text) is str and "\x00" in text:
-            raise EventError(f"Invalid value for field '{name}': text must not contain NUL (\\u0000) characters")
+            raise EventError(f"Invalid value for field '{name}': "
+                             "text must not contain NUL (\\u0000) characters")
     if event_type not in _NUMERIC or extra:
         where = nul_path({**dict(zip(PAYLOAD_FIELDS[event_type], payload)), **(extra or {})})
         if where is not None:
-            raise EventError(f"Invalid value for field '{where}': text must not contain NUL (\\u0000) characters")
+            raise EventError(f"Invalid value for field '{where}': "
+                             "text must not contain NUL (\\u0000) characters")
     return Event(
         type=event_type, task=str(task), iter=iteration, metric=metric, variant=variant, ts=ts,
         worker=event_worker if event_worker is None else str(event_worker), payload=payload, extra=extra,

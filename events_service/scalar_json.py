@@ -5,10 +5,10 @@ Paging through a long series returns more documents per call than any other read
 Built as one dict per event and then encoded, a page spent most of its time making, encoding and
 freeing Python objects (bench/queries.py). Here PostgreSQL writes the values as JSON text
 (scalars.PAGE_COLUMNS) and a document is the four texts of a template per (series, worker, ingestion
-time) around its timestamp, iteration and value: the task id, metric, variant, worker and @timestamp are encoded once per template, not once
-per event, and the page is never parsed again (jsonutil.RawJSON inside the envelope). Rows the
-template does not fit (no iteration, no value, fields the client added) are built by
-events.to_document and encoded on their own.
+time) around its timestamp, iteration and value: the task id, metric, variant, worker and @timestamp
+are encoded once per template, not once per event, and the page is never parsed again (jsonutil.RawJSON
+inside the envelope). Rows the template does not fit (no iteration, no value, fields the client added)
+are built by events.to_document and encoded on their own.
 
 So every document is to_document's: the same keys in the same order, the same values once read
 (tests/services/test_events_scalars.py compares them with get_task_events' documents).

@@ -30,14 +30,16 @@ META = {
     },
 }
 ERROR = {"type": "object", "required": ["meta", "data"],
-         "properties": {"meta": {"$ref": "#/components/schemas/meta"}, "data": {"type": "object", "maxProperties": 0}}}
+         "properties": {"meta": {"$ref": "#/components/schemas/meta"},
+                        "data": {"type": "object", "maxProperties": 0}}}
 
 
 def _rewrite_refs(node: Any, service: str) -> Any:
     """'#/definitions/x' -> '#/components/schemas/<service>.x'."""
     if isinstance(node, dict):
         return {k: (f"#/components/schemas/{service}.{v.rsplit('/', 1)[-1]}"
-                    if k == "$ref" and isinstance(v, str) else _rewrite_refs(v, service)) for k, v in node.items()}
+                    if k == "$ref" and isinstance(v, str) else _rewrite_refs(v, service))
+                for k, v in node.items()}
     if isinstance(node, list):
         return [_rewrite_refs(v, service) for v in node]
     return node

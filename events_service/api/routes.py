@@ -128,7 +128,8 @@ def describe(error: Any) -> str:
     where = ".".join(str(p) for p in error.absolute_path)
     message = error.message
     if _out_of_int64(error):
-        message = f"{error.instance!r} is out of range (a 64-bit integer is expected: {INT64_MIN} to {INT64_MAX})"
+        message = (f"{error.instance!r} is out of range "
+                   f"(a 64-bit integer is expected: {INT64_MIN} to {INT64_MAX})")
     elif error.validator == "maxLength":  # jsonschema would repeat the whole (long) value
         message = f"longer than {error.validator_value} characters"
     return f"field '{where}': {message}" if where else message
@@ -164,7 +165,8 @@ def _authenticate(call: Call) -> None:
         if company_key is None:
             raise errors.InvalidToken("unknown company")
     else:
-        # An access key with NUL cannot exist (nor be sent to PostgreSQL): answered as unknown, one hash spent.
+        # An access key with NUL cannot exist (nor be sent to PostgreSQL): answered as unknown,
+        # one hash spent.
         found = credentials.active(call.db, first) if "\x00" not in first else None
         if not auth.verify_secret(second, found.secret_hash if found else None) or found is None:
             raise errors.InvalidCredentials()

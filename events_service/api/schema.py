@@ -1,4 +1,6 @@
-"""The HOCON API definitions in schema/*.conf, compiled to one jsonschema validator per (endpoint, version)."""
+"""The HOCON API definitions in schema/*.conf, compiled to one jsonschema validator per
+(endpoint, version).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -53,7 +55,8 @@ RequestValidator = validators.extend(
     Draft7Validator, type_checker=Draft7Validator.TYPE_CHECKER.redefine("integer", _is_int64))
 
 
-def _compile(schema: dict[str, Any], definitions: dict[str, Any], cls: Any = Draft7Validator) -> Draft7Validator:
+def _compile(schema: dict[str, Any], definitions: dict[str, Any],
+             cls: Any = Draft7Validator) -> Draft7Validator:
     full = dict(schema, definitions=definitions)
     Draft7Validator.check_schema(full)
     return cls(full)
@@ -81,7 +84,8 @@ class ApiSchema:
                 request = spec.get("request", {"type": "object"})
                 response = spec.get("response", {})
                 batch = spec.get("batch_request")
-                batch_of = (f"{service}.{batch['action']}", Version.parse(batch["version"])) if batch else None
+                batch_of = ((f"{service}.{batch['action']}", Version.parse(batch["version"]))
+                            if batch else None)
                 defaults = {
                     key: prop["default"]
                     for key, prop in request.get("properties", {}).items()

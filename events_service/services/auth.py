@@ -15,5 +15,6 @@ def login(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     `expiration_sec` (the SDK sends it as a query parameter when configured) shortens or lengthens
     the lifetime, up to TOKEN_MAX_EXPIRATION_SEC.
     """
-    ttl = min(req.get("expiration_sec") or call.config["TOKEN_EXPIRATION_SEC"], call.config["TOKEN_MAX_EXPIRATION_SEC"])
+    ttl = min(req.get("expiration_sec") or call.config["TOKEN_EXPIRATION_SEC"],
+              call.config["TOKEN_MAX_EXPIRATION_SEC"])
     return {"token": auth.issue_token(call.identity, call.config["SECRET_KEY"], ttl)}

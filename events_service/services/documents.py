@@ -18,7 +18,8 @@ def without_nulls(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def only_fields(doc: dict[str, Any], fields: Sequence[str] | None) -> dict[str, Any]:
-    """The listed fields (nested with '.', e.g. 'execution.parameters'), plus the id, as ClearML returns them."""
+    """The listed fields (nested with '.', e.g. 'execution.parameters'), plus the id, as ClearML
+    returns them."""
     if fields is None:
         return doc
     out: dict[str, Any] = {}

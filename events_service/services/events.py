@@ -15,7 +15,8 @@ from events_service.services import paging
 
 def _ingest(call: Call, raw_events: list[dict[str, Any]]) -> Outcome:
     api = call.api
-    item_schema = api.batch_item_schema(api.endpoints["events.add_batch"][max(api.endpoints["events.add_batch"])])
+    item_schema = api.batch_item_schema(
+        api.endpoints["events.add_batch"][max(api.endpoints["events.add_batch"])])
     validate = schema_validator(api.event_validators(item_schema))
     limits = Limits(name=call.config["MAX_NAME_LENGTH"], msg=call.config["MAX_MSG_LENGTH"],
                     plot=call.config["MAX_PLOT_LENGTH"])
@@ -48,7 +49,8 @@ def add_batch(call: Call, req: dict[str, Any]) -> dict[str, Any]:
         raise errors.BatchContainsNoItems()
     if len(call.batch) > call.config["MAX_EVENTS_PER_BATCH"]:
         raise errors.ValidationError(f"batch of {len(call.batch)} events; at most "
-                                     f"{call.config['MAX_EVENTS_PER_BATCH']} per request (MAX_EVENTS_PER_BATCH)")
+                                     f"{call.config['MAX_EVENTS_PER_BATCH']} per request "
+                                     "(MAX_EVENTS_PER_BATCH)")
     outcome = _ingest(call, call.batch)
     if not outcome.added:
         if set(outcome.kinds.values()) == {"task"}:
@@ -63,7 +65,8 @@ def get_task_events(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     task = tasks.require(call.db, call.company_key, req["task"])
     bind = {"task": task.id}
     position = paging.open_scroll(call, req.get("scroll_id"), bind=bind, batch_size=req.get("batch_size"),
-                                  query={"order": req.get("order") or "asc", "event_type": req.get("event_type")})
+                                  query={"order": req.get("order") or "asc",
+                                         "event_type": req.get("event_type")})
     event_type = position.query["event_type"]
     types = [event_type] if event_type else list(event_queries.EVENT_TYPES)
     types = [t for t in types if t in event_queries.SOURCES]  # an unknown type matches nothing

@@ -81,21 +81,23 @@ def get_task_log_2_9(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     after = None
     if start is not None:
         if not -ID_MAX - 1 <= start <= ID_MAX:  # a number in the schema, bound as bigint
-            raise errors.ValidationError(f"field 'from_timestamp': {start!r} is out of range (epoch milliseconds, "
-                                         f"a 64-bit integer)")
+            raise errors.ValidationError(f"field 'from_timestamp': {start!r} is out of range "
+                                         "(epoch milliseconds, a 64-bit integer)")
         if isinstance(start, float) and not start.is_integer():
             start = int(start) + (0 if earlier else 1)  # strictly before / after a fractional time
         after = (int(start), 0 if earlier else ID_MAX)
     rows = event_queries.page_by_time(call.db, task.key, LOG, descending=earlier, after=after, limit=size)
     if rows:
-        same_time = event_queries.at_time(call.db, task.key, "log", rows[-1][1].ts, [row.id for _, row in rows])
+        same_time = event_queries.at_time(call.db, task.key, "log", rows[-1][1].ts,
+                                          [row.id for _, row in rows])
         rows += same_time[::-1] if earlier else same_time
     order = req.get("order")
     if order and (order == "desc") != earlier:
         rows.reverse()
     names = event_queries.series_names(call.db, task.key) if rows else {}
     documents = [event_queries.to_document(t, row, task.id, names) for t, row in rows]
-    return {"events": documents, "returned": len(documents), "total": event_queries.count(call.db, task.key, LOG)}
+    return {"events": documents, "returned": len(documents),
+            "total": event_queries.count(call.db, task.key, LOG)}
 
 
 # download_task_log ---------------------------------------------------------------------------

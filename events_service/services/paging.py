@@ -42,8 +42,8 @@ def open_scroll(call: Call, scroll_id: str | None, *, bind: dict[str, Any], quer
     if not scroll_id:
         return Position(query=query, size=page_size(call, batch_size))
     state = scroll.decode(scroll_id, call.config["SECRET_KEY"], _binding(call, bind))
-    return Position(query=state["query"], size=state["size"], after=state.get("after"), total=state.get("total"),
-                    fresh=False)
+    return Position(query=state["query"], size=state["size"], after=state.get("after"),
+                    total=state.get("total"), fresh=False)
 
 
 def next_token(call: Call, position: Position, *, bind: dict[str, Any], after: Any, total: int) -> str:

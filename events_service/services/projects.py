@@ -36,7 +36,8 @@ def create(call: Call, req: dict[str, Any]) -> dict[str, Any]:
 
 @endpoint("projects.get_by_id", "2.1", reads_only=True)
 def get_by_id(call: Call, req: dict[str, Any]) -> dict[str, Any]:
-    return {"project": project_document(projects.require(call.db, call.company_key, req["project"]), call.company_id)}
+    return {"project": project_document(projects.require(call.db, call.company_key, req["project"]),
+                                        call.company_id)}
 
 
 @endpoint("projects.get_all", "2.1", reads_only=True)
@@ -46,4 +47,5 @@ def get_all(call: Call, req: dict[str, Any]) -> dict[str, Any]:
                          description=req.get("description"), tags=req.get("tags"),
                          system_tags=req.get("system_tags"), order_by=req.get("order_by"),
                          page=req.get("page"), page_size=req.get("page_size"))
-    return {"projects": [only_fields(project_document(r, call.company_id), req.get("only_fields")) for r in rows]}
+    return {"projects": [only_fields(project_document(r, call.company_id), req.get("only_fields"))
+                         for r in rows]}

@@ -23,7 +23,8 @@ def _samples(req: dict[str, Any]) -> int:
     if samples is None:
         return sampling.DEFAULT_SAMPLES
     if samples < 0:
-        raise errors.ValidationError(f"field 'samples': {samples} is less than the minimum of 0 (0 = every point)")
+        raise errors.ValidationError(f"field 'samples': {samples} is less than the minimum of 0 "
+                                     "(0 = every point)")
     return samples
 
 
@@ -60,7 +61,8 @@ def scalar_metrics_iter_histogram(call: Call, req: dict[str, Any]) -> dict[str, 
 
 @endpoint("events.multi_task_scalar_metrics_iter_histogram", "2.1", reads_only=True)
 def multi_task_scalar_metrics_iter_histogram(call: Call, req: dict[str, Any]) -> dict[str, Any]:
-    """{metrics: {metric: {variant: {task id: {name: task name, x, y[, y_min, y_max]}}}}} for several tasks."""
+    """{metrics: {metric: {variant: {task id: {name: task name, x, y[, y_min, y_max]}}}}} for several
+    tasks."""
     samples, key = _samples(req), req.get("key") or "iter"
     ids = list(dict.fromkeys(_task_list(call, req, call.config["MAX_TASKS_PER_MULTI_TASK_CALL"])))
     found = tasks.require_many(call.db, call.company_key, ids)
@@ -117,7 +119,8 @@ def get_task_metrics(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """Per requested task (request order, duplicates kept): its metric names of the type, or of all types."""
     ids = _task_list(call, req)
     found = tasks.require_many(call.db, call.company_key, ids)
-    names = scalar_queries.metric_names(call.db, sorted({t.key for t in found.values()}), req.get("event_type"))
+    names = scalar_queries.metric_names(call.db, sorted({t.key for t in found.values()}),
+                                        req.get("event_type"))
     return {"metrics": [{"task": t, "metrics": names[found[t].key]} for t in ids]}
 
 

@@ -27,7 +27,8 @@ TRANSITIONS = {
     "created": {"queued", "in_progress", "stopped", "failed", "completed"},
     "queued": {"created", "in_progress", "stopped", "failed"},
     "in_progress": {"stopped", "failed", "created", "completed"},
-    "stopped": {"closed", "created", "failed", "queued", "in_progress", "published", "publishing", "completed"},
+    "stopped": {"closed", "created", "failed", "queued", "in_progress", "published", "publishing",
+                "completed"},
     "closed": {"created", "failed", "published", "publishing", "stopped"},
     "failed": {"created", "stopped", "published", "completed"},
     "publishing": {"published"},
@@ -44,7 +45,8 @@ def task_document(row: Any, company_id: str, last_metrics: dict[str, Any] | None
         "id": row.id, "name": row.name, "user": row.user_id, "company": company_id, "type": row.type,
         "status": row.status, "comment": row.comment, "parent": row.parent, "project": row.project_id,
         "created": iso(row.created), "started": iso(row.started), "completed": iso(row.completed),
-        "published": iso(row.published), "last_update": iso(row.last_update), "last_change": iso(row.last_change),
+        "published": iso(row.published), "last_update": iso(row.last_update),
+        "last_change": iso(row.last_change),
         "status_changed": iso(row.status_changed), "status_message": row.status_message,
         "status_reason": row.status_reason, "tags": list(row.tags), "system_tags": list(row.system_tags),
         "last_iteration": row.last_iteration,
@@ -101,8 +103,10 @@ def get_all(call: Call, req: dict[str, Any]) -> dict[str, Any]:
         statuses=req.get("status"), types=req.get("type"), users=req.get("user"), parent=req.get("parent"),
         tags=req.get("tags"), system_tags=req.get("system_tags"), order_by=req.get("order_by"),
         page=req.get("page"), page_size=req.get("page_size"))
-    metrics = task_queries.last_metrics(call.db, [r.key for r in rows]) if wants(fields, "last_metrics") else None
-    return {"tasks": [only_fields(task_document(r, call.company_id, None if metrics is None else metrics.get(r.key, {})),
+    metrics = (task_queries.last_metrics(call.db, [r.key for r in rows])
+               if wants(fields, "last_metrics") else None)
+    return {"tasks": [only_fields(task_document(r, call.company_id,
+                                                None if metrics is None else metrics.get(r.key, {})),
                                   fields) for r in rows]}
 
 
@@ -135,7 +139,8 @@ def _change_status(call: Call, req: dict[str, Any], new_status: str) -> dict[str
                                        task=row.id, status=row.status)
     now = datetime.now(timezone.utc)
     values: dict[str, Any] = {"status": new_status, "status_changed": now, "last_update": now,
-                              "status_reason": req.get("status_reason"), "status_message": req.get("status_message")}
+                              "status_reason": req.get("status_reason"),
+                              "status_message": req.get("status_message")}
     if new_status in STAMPS:
         values[STAMPS[new_status]] = now
     task_queries.update_task(call.db, row.key, values)

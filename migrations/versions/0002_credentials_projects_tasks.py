@@ -33,7 +33,8 @@ TASK_COLUMNS = [
 
 
 def upgrade() -> None:
-    op.create_index("ix_companies_name", "companies", ["name"], unique=True, postgresql_where=sa.text("name <> ''"))
+    op.create_index("ix_companies_name", "companies", ["name"], unique=True,
+                    postgresql_where=sa.text("name <> ''"))
     op.create_table(
         "credentials",
         sa.Column("key", sa.Integer(), autoincrement=True, nullable=False),
@@ -44,7 +45,8 @@ def upgrade() -> None:
         sa.Column("user_name", sa.Text(), server_default="", nullable=False),
         sa.Column("created", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.Column("revoked", sa.DateTime(timezone=True)),
-        sa.ForeignKeyConstraint(["company_key"], ["companies.key"], name=op.f("fk_credentials_company_key_companies")),
+        sa.ForeignKeyConstraint(["company_key"], ["companies.key"],
+                                name=op.f("fk_credentials_company_key_companies")),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_credentials")),
         sa.UniqueConstraint("access_key", name=op.f("uq_credentials_access_key")),
     )
@@ -61,7 +63,8 @@ def upgrade() -> None:
         sa.Column("default_output_destination", sa.Text()),
         sa.Column("created", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
         sa.Column("last_update", sa.DateTime(timezone=True)),
-        sa.ForeignKeyConstraint(["company_key"], ["companies.key"], name=op.f("fk_projects_company_key_companies")),
+        sa.ForeignKeyConstraint(["company_key"], ["companies.key"],
+                                name=op.f("fk_projects_company_key_companies")),
         sa.PrimaryKeyConstraint("key", name=op.f("pk_projects")),
         sa.UniqueConstraint("id", name=op.f("uq_projects_id")),
         sa.UniqueConstraint("company_key", "name", name=op.f("uq_projects_company_key_name")),
@@ -71,8 +74,8 @@ def upgrade() -> None:
     op.add_column("tasks", sa.Column("tags", TEXT_ARRAY, server_default="{}", nullable=False))
     op.add_column("tasks", sa.Column("system_tags", TEXT_ARRAY, server_default="{}", nullable=False))
     op.add_column("tasks", sa.Column("details", postgresql.JSONB(), server_default="{}", nullable=False))
-    op.create_foreign_key(op.f("fk_tasks_project_key_projects"), "tasks", "projects", ["project_key"], ["key"],
-                          ondelete="SET NULL")
+    op.create_foreign_key(op.f("fk_tasks_project_key_projects"), "tasks", "projects", ["project_key"],
+                          ["key"], ondelete="SET NULL")
     op.create_index(op.f("ix_tasks_project_key"), "tasks", ["project_key"])
 
 

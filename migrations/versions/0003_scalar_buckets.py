@@ -41,23 +41,23 @@ def upgrade() -> None:
         sa.Column("max_value", sa.Double(), nullable=False),
         sa.Column("min_iter", sa.BigInteger(), nullable=False),
         sa.Column("max_iter", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(["series_key"], ["series.key"], name=op.f("fk_scalar_buckets_series_key_series"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["series_key"], ["series.key"],
+                                name=op.f("fk_scalar_buckets_series_key_series"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("series_key", "width", "bucket", name=op.f("pk_scalar_buckets")),
     )
     # Backfill: the finest level from the raw points, each coarser level from the one below.
     op.execute(f"""
         INSERT INTO scalar_buckets
-        SELECT company_key, series_key, 10, {_floor_div('iter', 10)}, count(*), sum(value), min(value), max(value),
-               min(iter), max(iter)
+        SELECT company_key, series_key, 10, {_floor_div('iter', 10)}, count(*), sum(value), min(value),
+               max(value), min(iter), max(iter)
         FROM scalar_events
         WHERE iter IS NOT NULL AND iter <> {SINGLE_VALUE_ITER} AND value IS NOT NULL
         GROUP BY company_key, series_key, {_floor_div('iter', 10)}""")
     for width in (100, 1000):
         op.execute(f"""
             INSERT INTO scalar_buckets
-            SELECT company_key, series_key, {width}, {_floor_div('bucket', 10)}, sum(value_count), sum(value_sum),
-                   min(min_value), max(max_value), min(min_iter), max(max_iter)
+            SELECT company_key, series_key, {width}, {_floor_div('bucket', 10)}, sum(value_count),
+                   sum(value_sum), min(min_value), max(max_value), min(min_iter), max(max_iter)
             FROM scalar_buckets WHERE width = {width // 10}
             GROUP BY company_key, series_key, {_floor_div('bucket', 10)}""")
 

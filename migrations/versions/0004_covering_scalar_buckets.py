@@ -28,7 +28,8 @@ PAYLOAD = "value_count, value_sum, min_value, max_value, min_iter, max_iter"
 
 def upgrade() -> None:
     op.execute("ALTER TABLE scalar_buckets DROP CONSTRAINT pk_scalar_buckets, "
-               f"ADD CONSTRAINT pk_scalar_buckets PRIMARY KEY (series_key, width, bucket) INCLUDE ({PAYLOAD})")
+               "ADD CONSTRAINT pk_scalar_buckets PRIMARY KEY (series_key, width, bucket) "
+               f"INCLUDE ({PAYLOAD})")
 
 
 def downgrade() -> None:

@@ -22,7 +22,8 @@ class Credential:
 
 
 _SELECT = ("SELECT c.access_key, c.secret_hash, c.user_id, c.user_name, c.company_key, co.id AS company_id, "
-           "co.name AS company_name, c.created, c.revoked FROM credentials c JOIN companies co ON co.key = c.company_key")
+           "co.name AS company_name, c.created, c.revoked "
+           "FROM credentials c JOIN companies co ON co.key = c.company_key")
 
 
 def _credential(row) -> Credential:  # noqa: ANN001
@@ -54,5 +55,6 @@ def list_all(session: Session, company_key: int | None = None) -> list[Credentia
 def revoke(session: Session, access_key: str) -> bool:
     """Refuse this key from now on; False when there is no such active key."""
     result = session.execute(text(
-        "UPDATE credentials SET revoked = now() WHERE access_key = :ak AND revoked IS NULL"), {"ak": access_key})
+        "UPDATE credentials SET revoked = now() WHERE access_key = :ak AND revoked IS NULL"),
+        {"ak": access_key})
     return bool(result.rowcount)

@@ -36,7 +36,8 @@ def iso_ms(epoch_ms: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
-def series_names(session: Session, task_key: int, event_type: str | None = None) -> dict[int, tuple[str, str]]:
+def series_names(session: Session, task_key: int,
+                 event_type: str | None = None) -> dict[int, tuple[str, str]]:
     """series key -> (metric, variant) for one task (small: one row per series), or for its
     series of one event type."""
     where = "" if event_type is None else " AND event_type = :et"
@@ -74,7 +75,8 @@ def count(session: Session, task_key: int, event_types: Sequence[str]) -> int:
     """Events of the task of these types, from the per-series counters ingestion keeps exact
     (O(series), not a count of a million rows)."""
     return session.execute(text(
-        "SELECT coalesce(sum(event_count), 0)::bigint FROM series WHERE task_key = :tk AND event_type = ANY(:types)"),
+        "SELECT coalesce(sum(event_count), 0)::bigint FROM series "
+        "WHERE task_key = :tk AND event_type = ANY(:types)"),
         {"tk": task_key, "types": list(event_types)}).scalar_one()
 
 
@@ -92,7 +94,8 @@ def page_by_time(session: Session, task_key: int, event_types: Sequence[str], *,
         f"ORDER BY ts {direction}, id {direction} LIMIT :limit)"
         for t in event_types
     ]
-    sql = f"SELECT * FROM ({' UNION ALL '.join(parts)}) u ORDER BY ts {direction}, id {direction} LIMIT :limit"
+    sql = (f"SELECT * FROM ({' UNION ALL '.join(parts)}) u "
+           f"ORDER BY ts {direction}, id {direction} LIMIT :limit")
     params: dict[str, Any] = {"tk": task_key, "limit": limit}
     if after:
         params["after_ts"], params["after_id"] = after

@@ -67,7 +67,8 @@ def lock_tasks(session: Session, company_key: int, task_ids: Iterable[str]) -> d
              "ORDER BY t ON CONFLICT (id) DO NOTHING"),
         {"ck": company_key, "ids": ids})
     rows = session.execute(
-        text("SELECT key, id, status FROM tasks WHERE company_key = :ck AND id = ANY(:ids) ORDER BY key FOR KEY SHARE"),
+        text("SELECT key, id, status FROM tasks WHERE company_key = :ck AND id = ANY(:ids) "
+             "ORDER BY key FOR KEY SHARE"),
         {"ck": company_key, "ids": ids})
     return {r.id: TaskRef(r.key, r.id, r.status) for r in rows}
 
@@ -77,20 +78,24 @@ def _series(session: Session, company_key: int, wanted: set[tuple[int, str, str,
     """The series of (task_key, type, metric, variant), created when new, locked for this
     transaction, and their statistics as the previous writer committed them."""
     cols = list(zip(*sorted(wanted)))
-    params = {"ck": company_key, "t": list(cols[0]), "y": list(cols[1]), "m": list(cols[2]), "v": list(cols[3])}
+    params = {"ck": company_key, "t": list(cols[0]), "y": list(cols[1]), "m": list(cols[2]),
+              "v": list(cols[3])}
     unnest = "unnest(CAST(:t AS bigint[]), CAST(:y AS text[]), CAST(:m AS text[]), CAST(:v AS text[]))"
     session.execute(text(
-        f"INSERT INTO series (company_key, task_key, event_type, metric, variant) SELECT :ck, * FROM {unnest} "
-        "ON CONFLICT DO NOTHING"), params)
+        "INSERT INTO series (company_key, task_key, event_type, metric, variant) "
+        f"SELECT :ck, * FROM {unnest} ON CONFLICT DO NOTHING"), params)
     session.execute(text(
         "SELECT pg_advisory_xact_lock(s.key) FROM (SELECT s.key FROM series s "
-        f"JOIN {unnest} AS w(task_key, event_type, metric, variant) USING (task_key, event_type, metric, variant) "
+        f"JOIN {unnest} AS w(task_key, event_type, metric, variant) "
+        "USING (task_key, event_type, metric, variant) "
         "ORDER BY s.key) s"), params).all()
     rows = session.execute(text(
-        "SELECT s.key, s.task_key, s.event_type, s.metric, s.variant, s.max_iter, s.max_ts, s.has_null_iter "
+        "SELECT s.key, s.task_key, s.event_type, s.metric, s.variant, "
+        "s.max_iter, s.max_ts, s.has_null_iter "
         f"FROM series s JOIN {unnest} AS w(task_key, event_type, metric, variant) "
         "USING (task_key, event_type, metric, variant)"), params)
-    return {(r.task_key, r.event_type, r.metric, r.variant): SeriesRef(r.key, r.max_iter, r.max_ts, r.has_null_iter)
+    return {(r.task_key, r.event_type, r.metric, r.variant):
+            SeriesRef(r.key, r.max_iter, r.max_ts, r.has_null_iter)
             for r in rows}
 
 
@@ -104,13 +109,16 @@ def _delete_twins(session: Session, table: str, keyed: list[tuple[int, int | Non
     returning = "RETURNING t.series_key, t.iter" + (", t.value" if table == "scalar_events" else "")
     if with_iter:
         deleted += session.execute(text(
-            f"DELETE FROM {table} t USING unnest(CAST(:s AS bigint[]), CAST(:i AS bigint[]), CAST(:k AS text[])) "
+            f"DELETE FROM {table} t "
+            "USING unnest(CAST(:s AS bigint[]), CAST(:i AS bigint[]), CAST(:k AS text[])) "
             f"AS c(series_key, iter, key) WHERE t.series_key = c.series_key AND t.iter = c.iter{key_match} "
             f"{returning}"),
-            {"s": [k[0] for k in with_iter], "i": [k[1] for k in with_iter], "k": [k[2] for k in with_iter]}).all()
+            {"s": [k[0] for k in with_iter], "i": [k[1] for k in with_iter],
+             "k": [k[2] for k in with_iter]}).all()
     if without_iter:
         deleted += session.execute(text(
-            f"DELETE FROM {table} t USING unnest(CAST(:s AS bigint[]), CAST(:k AS text[])) AS c(series_key, key) "
+            f"DELETE FROM {table} t USING unnest(CAST(:s AS bigint[]), CAST(:k AS text[])) "
+            "AS c(series_key, key) "
             f"WHERE t.series_key = c.series_key AND t.iter IS NULL{key_match} {returning}"),
             {"s": [k[0] for k in without_iter], "k": [k[2] for k in without_iter]}).all()
     return deleted
@@ -161,8 +169,8 @@ def store(session: Session, company_key: int, events: list[Event], received_ms: 
             + payload_cols + ("extra",)
         with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for task, ser, e in rows:
-                copy.write_row((company_key, task.key, ser.key, e.ts, e.iter, e.worker, received_ms, *e.payload,
-                                None if e.extra is None else jsonutil.dumps(e.extra).decode()))
+                copy.write_row((company_key, task.key, ser.key, e.ts, e.iter, e.worker, received_ms,
+                                *e.payload, None if e.extra is None else jsonutil.dumps(e.extra).decode()))
         if event_type == "training_stats_scalar":  # pre-aggregates: see db/queries/scalars.py
             scalar_queries.maintain_buckets(session, company_key,
                                             ((ser.key, e.iter, e.payload[0]) for _, ser, e in rows), twins)
@@ -260,11 +268,14 @@ def _update_series(session: Session, stats: dict[int, dict[str, Any]], received_
             min_value = LEAST(s.min_value, u.min_value),
             max_value = GREATEST(s.max_value, u.max_value),
             last_value = CASE WHEN u.last_iter IS NOT NULL AND (s.last_iter IS NULL
-                OR (u.last_iter, u.last_ts) >= (s.last_iter, s.last_ts)) THEN u.last_value ELSE s.last_value END,
+                OR (u.last_iter, u.last_ts) >= (s.last_iter, s.last_ts))
+                THEN u.last_value ELSE s.last_value END,
             last_ts = CASE WHEN u.last_iter IS NOT NULL AND (s.last_iter IS NULL
-                OR (u.last_iter, u.last_ts) >= (s.last_iter, s.last_ts)) THEN u.last_ts ELSE s.last_ts END,
+                OR (u.last_iter, u.last_ts) >= (s.last_iter, s.last_ts))
+                THEN u.last_ts ELSE s.last_ts END,
             last_iter = CASE WHEN u.last_iter IS NOT NULL AND (s.last_iter IS NULL
-                OR (u.last_iter, u.last_ts) >= (s.last_iter, s.last_ts)) THEN u.last_iter ELSE s.last_iter END,
+                OR (u.last_iter, u.last_ts) >= (s.last_iter, s.last_ts))
+                THEN u.last_iter ELSE s.last_iter END,
             last_received = :received
         FROM unnest(CAST(:keys AS bigint[]), CAST(:max_iter AS bigint[]), CAST(:max_ts AS bigint[]),
                     CAST(:null_iter AS boolean[]), CAST(:added AS bigint[]), CAST(:deleted AS bigint[]),
@@ -273,10 +284,13 @@ def _update_series(session: Session, stats: dict[int, dict[str, Any]], received_
              AS u(key, max_iter, max_ts, null_iter, added, deleted, min_value, max_value, last_iter, last_ts,
                   last_value)
         WHERE s.key = u.key"""), {
-        "keys": keys, "max_iter": col["max_iter"], "max_ts": col["max_ts"], "min": col["min"], "max": col["max"],
+        "keys": keys, "max_iter": col["max_iter"], "max_ts": col["max_ts"],
+        "min": col["min"], "max": col["max"],
         "null_iter": [bool(stats[k].get("null_iter")) for k in keys],
-        "added": [stats[k].get("count", 0) for k in keys], "deleted": [stats[k].get("deleted", 0) for k in keys],
-        "last_iter": [x[0] for x in last], "last_ts": [x[1] for x in last], "last_value": [x[2] for x in last],
+        "added": [stats[k].get("count", 0) for k in keys],
+        "deleted": [stats[k].get("deleted", 0) for k in keys],
+        "last_iter": [x[0] for x in last], "last_ts": [x[1] for x in last],
+        "last_value": [x[2] for x in last],
         "received": received_ms,
     })
 

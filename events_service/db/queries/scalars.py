@@ -93,7 +93,8 @@ def _eligible(_series_key: int, iteration: int | None, value: float | None) -> b
     return iteration is not None and iteration != SINGLE_VALUE_ITER and value is not None
 
 
-def maintain_buckets(session: Session, company_key: int, inserted: Iterable[tuple[int, int | None, float | None]],
+def maintain_buckets(session: Session, company_key: int,
+                     inserted: Iterable[tuple[int, int | None, float | None]],
                      replaced: Iterable[Any]) -> None:
     """Bring scalar_buckets in step with a batch: `inserted` (series_key, iter, value) were just
     written, `replaced` rows (series_key, iter, value) were deleted as twins of new events.
@@ -145,7 +146,8 @@ def _refresh_from_points(session: Session, company_key: int, buckets: list[tuple
         "hi": [min(INT64_MAX, b[1] * base + base - 1) for b in buckets]})
 
 
-def _refresh_from_children(session: Session, company_key: int, width: int, buckets: list[tuple[int, int]]) -> None:
+def _refresh_from_children(session: Session, company_key: int, width: int,
+                           buckets: list[tuple[int, int]]) -> None:
     """Recompute buckets of `width` from their width/10 children; delete those left empty."""
     session.execute(text(f"""
         WITH p AS (SELECT * FROM unnest(CAST(:s AS bigint[]), CAST(:k AS bigint[])) AS p(series_key, bucket)),
@@ -161,7 +163,8 @@ def _refresh_from_children(session: Session, company_key: int, width: int, bucke
         INSERT INTO scalar_buckets (company_key, series_key, width, bucket, value_count, value_sum, min_value,
                                     max_value, min_iter, max_iter)
         SELECT :ck, series_key, {width}, bucket, n, total, low, high, first, last FROM agg WHERE n IS NOT NULL
-        {_UPSERT_REPLACE}"""), {"ck": company_key, "s": [b[0] for b in buckets], "k": [b[1] for b in buckets]})
+        {_UPSERT_REPLACE}"""), {
+        "ck": company_key, "s": [b[0] for b in buckets], "k": [b[1] for b in buckets]})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,8 +190,8 @@ def series_of(session: Session, task_keys: Sequence[int], event_type: str, metri
     if variant is not None:
         where.append("variant = :variant")
         params["variant"] = variant
-    rows = session.execute(text(f"SELECT key, task_key, metric, variant FROM series WHERE {' AND '.join(where)}"),
-                           params)
+    rows = session.execute(
+        text(f"SELECT key, task_key, metric, variant FROM series WHERE {' AND '.join(where)}"), params)
     return sorted((Series(*r) for r in rows), key=lambda s: (s.metric, s.variant, s.task_key))
 
 
@@ -250,7 +253,8 @@ def _iter_stats(session: Session, keys: list[int]) -> dict[int, tuple[int, int, 
     """series key -> (points, first iteration, last iteration), from the coarsest pre-aggregates."""
     rows = session.execute(text(
         "SELECT series_key, sum(value_count)::bigint, min(min_iter), max(max_iter) FROM scalar_buckets "
-        f"WHERE series_key = ANY(:keys) AND width = {sampling.STATS_WIDTH} GROUP BY series_key"), {"keys": keys})
+        f"WHERE series_key = ANY(:keys) AND width = {sampling.STATS_WIDTH} GROUP BY series_key"),
+        {"keys": keys})
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
@@ -259,7 +263,8 @@ def _time_stats(session: Session, task_keys: list[int], keys: list[int]) -> dict
     rows = session.execute(text(
         "SELECT series_key, count(*), min(ts), max(ts) FROM scalar_events "
         "WHERE task_key = ANY(:tks) AND series_key = ANY(:keys) AND value IS NOT NULL "
-        f"AND (iter IS NULL OR iter <> {SINGLE_VALUE_ITER}) GROUP BY series_key"), {"tks": task_keys, "keys": keys})
+        f"AND (iter IS NULL OR iter <> {SINGLE_VALUE_ITER}) GROUP BY series_key"),
+        {"tks": task_keys, "keys": keys})
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
@@ -280,18 +285,21 @@ def histograms(session: Session, series: Sequence[Series], samples: int, key: st
     if every_point:
         curves.update(_iter_points(session, every_point))
     bucketed = {k: step for k, step in plans.items() if step > 1}
-    widths = {k: sampling.choose_width(stats[k][0], stats[k][1], stats[k][2], step) for k, step in bucketed.items()}
+    widths = {k: sampling.choose_width(stats[k][0], stats[k][1], stats[k][2], step)
+              for k, step in bucketed.items()}
     stored = sorted(k for k, step in bucketed.items() if widths[k] == step)
     if stored:
         curves.update(_stored_buckets(session, stored, [bucketed[k] for k in stored]))
     merged = sorted(k for k, step in bucketed.items() if widths[k] not in (1, step) and step % widths[k] == 0)
     merged_set = set(merged)
     if merged:
-        curves.update(_merged_buckets(session, merged, [widths[k] for k in merged], [bucketed[k] for k in merged]))
+        curves.update(_merged_buckets(session, merged, [widths[k] for k in merged],
+                                      [bucketed[k] for k in merged]))
     raw = sorted(k for k in bucketed if widths[k] == 1)
     if raw:
         curves.update(_raw_buckets(session, raw, [bucketed[k] for k in raw]))
-    assembled = {k: step for k, step in bucketed.items() if widths[k] not in (1, step) and k not in merged_set}
+    assembled = {k: step for k, step in bucketed.items()
+                 if widths[k] not in (1, step) and k not in merged_set}
     if assembled:
         curves.update(_iter_buckets(session, assembled, widths))
     return curves
@@ -310,7 +318,8 @@ def _stored_buckets(session: Session, keys: list[int], widths: list[int]) -> dic
         SELECT p.series_key, a.x, a.y, a.y_min, a.y_max
         FROM unnest(CAST(%(keys)s AS bigint[]), CAST(%(widths)s AS bigint[])) AS p(series_key, width)
         CROSS JOIN LATERAL (
-            SELECT array_agg({_start('b.bucket', 'p.width')}) AS x, array_agg(b.value_sum / b.value_count) AS y,
+            SELECT array_agg({_start('b.bucket', 'p.width')}) AS x,
+                   array_agg(b.value_sum / b.value_count) AS y,
                    array_agg(b.min_value) AS y_min, array_agg(b.max_value) AS y_max
             FROM (SELECT bucket, value_sum, value_count, min_value, max_value FROM scalar_buckets b
                   WHERE b.series_key = p.series_key AND b.width = p.width ORDER BY b.bucket) b) a
@@ -318,7 +327,8 @@ def _stored_buckets(session: Session, keys: list[int], widths: list[int]) -> dic
     return {r[0]: Curve(x=r[1], y=r[2], y_min=r[3], y_max=r[4]) for r in rows}
 
 
-def _merged_buckets(session: Session, keys: list[int], widths: list[int], steps: list[int]) -> dict[int, Curve]:
+def _merged_buckets(session: Session, keys: list[int], widths: list[int],
+                    steps: list[int]) -> dict[int, Curve]:
     """Intervals that are a multiple of the pre-aggregate width: every stored bucket lies inside one
     interval (both are aligned to 0), so each interval-bucket merges whole stored buckets and no raw
     point is read. The general query (_iter_buckets) materialises every stored row and sorts four
@@ -329,9 +339,10 @@ def _merged_buckets(session: Session, keys: list[int], widths: list[int], steps:
         FROM unnest(CAST(%(keys)s AS bigint[]), CAST(%(widths)s AS bigint[]), CAST(%(steps)s AS bigint[]))
              AS p(series_key, width, step)
         CROSS JOIN LATERAL (
-            SELECT array_agg({_start('g.k', 'p.step')}) AS x, array_agg(g.mean) AS y, array_agg(g.low) AS y_min,
-                   array_agg(g.high) AS y_max
-            FROM (SELECT {_floor_div('b.bucket', '(p.step / p.width)')} AS k, sum(b.value_sum) / sum(b.value_count) AS mean,
+            SELECT array_agg({_start('g.k', 'p.step')}) AS x, array_agg(g.mean) AS y,
+                   array_agg(g.low) AS y_min, array_agg(g.high) AS y_max
+            FROM (SELECT {_floor_div('b.bucket', '(p.step / p.width)')} AS k,
+                         sum(b.value_sum) / sum(b.value_count) AS mean,
                          min(b.min_value) AS low, max(b.max_value) AS high
                   FROM scalar_buckets b WHERE b.series_key = p.series_key AND b.width = p.width
                   GROUP BY 1 ORDER BY 1) g) a
@@ -347,8 +358,8 @@ def _raw_buckets(session: Session, keys: list[int], steps: list[int]) -> dict[in
         SELECT p.series_key, a.x, a.y, a.y_min, a.y_max
         FROM unnest(CAST(%(keys)s AS bigint[]), CAST(%(steps)s AS bigint[])) AS p(series_key, step)
         CROSS JOIN LATERAL (
-            SELECT array_agg({_start('g.k', 'p.step')}) AS x, array_agg(g.mean) AS y, array_agg(g.low) AS y_min,
-                   array_agg(g.high) AS y_max
+            SELECT array_agg({_start('g.k', 'p.step')}) AS x, array_agg(g.mean) AS y,
+                   array_agg(g.low) AS y_min, array_agg(g.high) AS y_max
             FROM (SELECT {_floor_div('e.iter', 'p.step')} AS k, sum(e.value) / count(*) AS mean,
                          min(e.value) AS low, max(e.value) AS high
                   FROM scalar_events e WHERE e.series_key = p.series_key AND e.iter IS NOT NULL
@@ -380,10 +391,12 @@ def _iter_buckets(session: Session, steps: dict[int, int], widths: dict[int, int
             SELECT p.series_key, p.step, b.value_count, b.value_sum, b.min_value, b.max_value, b.min_iter,
                    b.max_iter, {k_lo} AS k, {k_hi} AS k_last
             FROM plan p CROSS JOIN LATERAL (
-                SELECT * FROM scalar_buckets b WHERE b.series_key = p.series_key AND b.width = p.width OFFSET 0) b
+                SELECT * FROM scalar_buckets b WHERE b.series_key = p.series_key AND b.width = p.width
+                OFFSET 0) b
             WHERE p.width > 1),
         parts AS (
-            SELECT series_key, step, k, value_count AS n, value_sum AS total, min_value AS low, max_value AS high
+            SELECT series_key, step, k, value_count AS n, value_sum AS total, min_value AS low,
+                   max_value AS high
             FROM stored WHERE k = k_last
             UNION ALL
             SELECT s.series_key, s.step, {_floor_div('e.iter', 's.step')}, 1, e.value, e.value, e.value
@@ -394,7 +407,8 @@ def _iter_buckets(session: Session, steps: dict[int, int], widths: dict[int, int
             UNION ALL
             SELECT p.series_key, p.step, {_floor_div('e.iter', 'p.step')}, 1, e.value, e.value, e.value
             FROM plan p JOIN scalar_events e ON e.series_key = p.series_key
-            WHERE p.width = 1 AND e.iter IS NOT NULL AND e.iter <> {SINGLE_VALUE_ITER} AND e.value IS NOT NULL),
+            WHERE p.width = 1 AND e.iter IS NOT NULL AND e.iter <> {SINGLE_VALUE_ITER}
+                AND e.value IS NOT NULL),
         buckets AS (
             SELECT series_key, step, k, sum(total) / sum(n) AS mean, min(low) AS low, max(high) AS high
             FROM parts GROUP BY series_key, step, k)

@@ -77,12 +77,13 @@ def create_task(session: Session, company_key: int, *, task_id: str, name: str, 
                 project_key: int | None, user_id: str | None, comment: str | None, parent: str | None,
                 tags: Sequence[str], system_tags: Sequence[str], details: dict[str, Any]) -> None:
     session.execute(text(
-        "INSERT INTO tasks (company_key, id, name, type, project_key, user_id, comment, parent, tags, system_tags, "
-        "details, status_changed, last_update, last_change) VALUES (:ck, :id, :name, :type, :pk, :user, :comment, "
-        ":parent, CAST(:tags AS text[]), CAST(:system_tags AS text[]), CAST(:details AS jsonb), now(), now(), now())"),
-        {"ck": company_key, "id": task_id, "name": name, "type": task_type, "pk": project_key, "user": user_id,
-         "comment": comment, "parent": parent, "tags": list(tags), "system_tags": list(system_tags),
-         "details": jsonutil.dumps(details).decode()})
+        "INSERT INTO tasks (company_key, id, name, type, project_key, user_id, comment, parent, tags, "
+        "system_tags, details, status_changed, last_update, last_change) "
+        "VALUES (:ck, :id, :name, :type, :pk, :user, :comment, :parent, CAST(:tags AS text[]), "
+        "CAST(:system_tags AS text[]), CAST(:details AS jsonb), now(), now(), now())"),
+        {"ck": company_key, "id": task_id, "name": name, "type": task_type, "pk": project_key,
+         "user": user_id, "comment": comment, "parent": parent, "tags": list(tags),
+         "system_tags": list(system_tags), "details": jsonutil.dumps(details).decode()})
 
 
 def lock_one(session: Session, company_key: int, task_id: str) -> Any:
@@ -95,9 +96,10 @@ def lock_one(session: Session, company_key: int, task_id: str) -> Any:
     return row
 
 
-def find_tasks(session: Session, company_key: int, *, ids: Sequence[str] | None = None, name: str | None = None,
-               project_ids: Sequence[str] | None = None, statuses: Sequence[str] | None = None,
-               types: Sequence[str] | None = None, users: Sequence[str] | None = None, parent: str | None = None,
+def find_tasks(session: Session, company_key: int, *, ids: Sequence[str] | None = None,
+               name: str | None = None, project_ids: Sequence[str] | None = None,
+               statuses: Sequence[str] | None = None, types: Sequence[str] | None = None,
+               users: Sequence[str] | None = None, parent: str | None = None,
                tags: Sequence[str] | None = None, system_tags: Sequence[str] | None = None,
                order_by: Sequence[str] | None = None, page: int | None = None,
                page_size: int | None = None) -> list[Any]:

@@ -21,7 +21,8 @@ def company_key(engine: Engine, company_id: str) -> int:
         with engine.begin() as conn:
             conn.execute(text("INSERT INTO companies (id) VALUES (:id) ON CONFLICT (id) DO NOTHING"),
                          {"id": company_id})
-            key = conn.execute(text("SELECT key FROM companies WHERE id = :id"), {"id": company_id}).scalar_one()
+            key = conn.execute(text("SELECT key FROM companies WHERE id = :id"),
+                               {"id": company_id}).scalar_one()
         _company_keys[cache_key] = key
     return key
 
@@ -59,5 +60,6 @@ def ensure_company(session: Session, company_id: str, name: str = "") -> Company
         "INSERT INTO companies (id, name) VALUES (:id, :name) "
         "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name WHERE companies.name = ''"),
         {"id": company_id, "name": name})
-    row = session.execute(text("SELECT key, id, name FROM companies WHERE id = :id"), {"id": company_id}).one()
+    row = session.execute(text("SELECT key, id, name FROM companies WHERE id = :id"),
+                          {"id": company_id}).one()
     return Company(row.key, row.id, row.name)

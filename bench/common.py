@@ -15,8 +15,8 @@ import requests
 from alembic import command
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from alembic.config import Config
-from sqlalchemy.engine import make_url
+from alembic.config import Config  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -30,7 +30,8 @@ def bench_database_url() -> str:
 
 def libpq_dsn(url: str, database: str | None = None) -> str:
     u = make_url(url)
-    return u.set(drivername="postgresql", database=database or u.database).render_as_string(hide_password=False)
+    return u.set(drivername="postgresql",
+                 database=database or u.database).render_as_string(hide_password=False)
 
 
 def fresh_database(url: str) -> tuple[str, str]:
@@ -57,7 +58,8 @@ def credentials(url: str, company: str = "bench") -> tuple[str, str]:
     engine = make_engine(url, pool_size=1)
     try:
         with Session(bind=engine) as session, session.begin():
-            found = tenants.find_company(session, company) or tenants.ensure_company(session, company, company)
+            found = (tenants.find_company(session, company)
+                     or tenants.ensure_company(session, company, company))
             return create_pair(session, found, "bench")
     finally:
         engine.dispose()

@@ -82,8 +82,8 @@ def copy_rows(url: str, events: int) -> float:
         rows = [(ck, tk, series[m], 1_790_000_000_000 + i * 10, i, "<unknown>", received, i * 0.001 + m, None)
                 for i in range(events // METRICS) for m in range(METRICS)]
         start = time.perf_counter()
-        with conn.cursor() as cur, cur.copy("COPY scalar_events (company_key, task_key, series_key, ts, iter, "
-                                            "worker, received, value, extra) FROM STDIN") as copy:
+        with conn.cursor() as cur, cur.copy("COPY scalar_events (company_key, task_key, series_key, "
+                                            "ts, iter, worker, received, value, extra) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
         conn.commit()
@@ -108,7 +108,8 @@ def main() -> None:
             batches = make_batches(uuid.uuid4().hex, args.events, args.batch, writers)
             seconds = post_all(base, batches, writers, auth)
             results[writers] = args.events / seconds
-            print(f"HTTP add_batch, {writers} writer(s): {seconds:7.2f} s  {results[writers]:>10,.0f} events/s")
+            print(f"HTTP add_batch, {writers} writer(s): {seconds:7.2f} s  "
+                  f"{results[writers]:>10,.0f} events/s")
     seconds = copy_rows(url, args.events)
     copy_rate = args.events / seconds
     print(f"COPY of the same rows:      {seconds:7.2f} s  {copy_rate:>10,.0f} events/s")

@@ -29,24 +29,26 @@ WEEK_MS = 7 * 24 * 3600 * 1000
 
 LAYOUTS = {
     "narrow-hyper": [
-        "CREATE TABLE l_narrow_hyper (company_key int NOT NULL, task_key bigint NOT NULL, series_key bigint NOT NULL,"
-        " id bigint NOT NULL DEFAULT nextval('event_id_seq'), ts bigint NOT NULL, iter bigint, worker text,"
-        " received bigint NOT NULL, value float8, extra jsonb)",
-        f"SELECT create_hypertable('l_narrow_hyper', by_range('ts', {WEEK_MS}), create_default_indexes => false)",
+        "CREATE TABLE l_narrow_hyper (company_key int NOT NULL, task_key bigint NOT NULL,"
+        " series_key bigint NOT NULL, id bigint NOT NULL DEFAULT nextval('event_id_seq'),"
+        " ts bigint NOT NULL, iter bigint, worker text, received bigint NOT NULL, value float8, extra jsonb)",
+        f"SELECT create_hypertable('l_narrow_hyper', by_range('ts', {WEEK_MS}),"
+        " create_default_indexes => false)",
         "CREATE INDEX ON l_narrow_hyper (task_key, ts, id)",
         "CREATE INDEX ON l_narrow_hyper (series_key, iter)",
     ],
     "narrow-plain": [
-        "CREATE TABLE l_narrow_plain (company_key int NOT NULL, task_key bigint NOT NULL, series_key bigint NOT NULL,"
-        " id bigint NOT NULL DEFAULT nextval('event_id_seq'), ts bigint NOT NULL, iter bigint, worker text,"
-        " received bigint NOT NULL, value float8, extra jsonb)",
+        "CREATE TABLE l_narrow_plain (company_key int NOT NULL, task_key bigint NOT NULL,"
+        " series_key bigint NOT NULL, id bigint NOT NULL DEFAULT nextval('event_id_seq'),"
+        " ts bigint NOT NULL, iter bigint, worker text, received bigint NOT NULL, value float8, extra jsonb)",
         "CREATE INDEX ON l_narrow_plain (task_key, ts, id)",
         "CREATE INDEX ON l_narrow_plain (series_key, iter)",
     ],
     "jsonb-hyper": [
         "CREATE TABLE l_jsonb_hyper (company_key int NOT NULL, task text NOT NULL, ts bigint NOT NULL,"
         " id bigint NOT NULL DEFAULT nextval('event_id_seq'), doc jsonb NOT NULL)",
-        f"SELECT create_hypertable('l_jsonb_hyper', by_range('ts', {WEEK_MS}), create_default_indexes => false)",
+        f"SELECT create_hypertable('l_jsonb_hyper', by_range('ts', {WEEK_MS}),"
+        " create_default_indexes => false)",
         "CREATE INDEX ON l_jsonb_hyper (task, ts, id)",
         "CREATE INDEX ON l_jsonb_hyper (task, (doc->>'metric'), (doc->>'variant'), ((doc->>'iter')::bigint))",
     ],
@@ -77,20 +79,23 @@ COLUMNS = {
 def queries(layout: str, table: str, points: int) -> dict[str, str]:
     width = max(1, -(-(points // SERIES) // 1000))
     if layout == "jsonb-hyper":
-        series = "task = 'ffffffffffffffffffffffffffffffff' AND doc->>'metric' = 'metric3' AND doc->>'variant' = 'value'"
+        series = ("task = 'ffffffffffffffffffffffffffffffff' AND doc->>'metric' = 'metric3'"
+                  " AND doc->>'variant' = 'value'")
         it = "(doc->>'iter')::bigint"
         val = "(doc->>'value')::float8"
         return {
-            "downsample one series to 1000 points": f"SELECT {it} / {width}, avg({val}), min({val}), max({val}) "
-                                                    f"FROM {table} WHERE {series} GROUP BY 1",
-            "last 100 values of one series": f"SELECT avg(v) FROM (SELECT {val} v FROM {table} WHERE {series} "
-                                             f"ORDER BY {it} DESC LIMIT 100) x",
+            "downsample one series to 1000 points":
+                f"SELECT {it} / {width}, avg({val}), min({val}), max({val}) "
+                f"FROM {table} WHERE {series} GROUP BY 1",
+            "last 100 values of one series":
+                f"SELECT avg(v) FROM (SELECT {val} v FROM {table} WHERE {series} "
+                f"ORDER BY {it} DESC LIMIT 100) x",
         }
     return {
         "downsample one series to 1000 points": f"SELECT iter / {width}, avg(value), min(value), max(value) "
                                                 f"FROM {table} WHERE series_key = 4 GROUP BY 1",
-        "last 100 values of one series": f"SELECT avg(value) FROM (SELECT value FROM {table} WHERE series_key = 4 "
-                                         f"ORDER BY iter DESC LIMIT 100) x",
+        "last 100 values of one series": f"SELECT avg(value) FROM (SELECT value FROM {table} "
+                                         f"WHERE series_key = 4 ORDER BY iter DESC LIMIT 100) x",
     }
 
 
@@ -115,7 +120,8 @@ def main() -> None:
             seconds = time.perf_counter() - start
             conn.execute(f"VACUUM ANALYZE {table}")
             size = conn.execute(
-                f"SELECT pg_size_pretty(coalesce((SELECT sum(total_bytes) FROM hypertable_detailed_size('{table}')),"
+                "SELECT pg_size_pretty(coalesce((SELECT sum(total_bytes)"
+                f" FROM hypertable_detailed_size('{table}')),"
                 f" pg_total_relation_size('{table}')))" if "hyper" in layout else
                 f"SELECT pg_size_pretty(pg_total_relation_size('{table}'))").fetchone()[0]
             print(f"\n{layout:13s} COPY {args.points / seconds:>9,.0f} rows/s   size {size}")

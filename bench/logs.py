@@ -199,5 +199,6 @@ def main() -> None:
         rows, seconds = copy_baseline(args.database_url, task)
         print(f"COPY ... TO STDOUT again: {rows / seconds:,.0f} lines/s ({seconds:.2f} s)")
 
+
 if __name__ == "__main__":
     main()

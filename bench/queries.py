@@ -68,7 +68,8 @@ def dsn(url: str, database: str | None = None) -> str:
 def batches(task: str, series: int, points: int, size: int = 1000) -> list[bytes]:
     """Iteration-major json-lines bodies (all series of iteration i, then i+1), as training reports."""
     lines = [orjson.dumps({"timestamp": T0 + i * 10, "type": "training_stats_scalar", "task": task, "iter": i,
-                           "metric": f"metric{m}", "variant": "value", "value": ((i * 7 + m) % 2001 - 1000) / 8})
+                           "metric": f"metric{m}", "variant": "value",
+                           "value": ((i * 7 + m) % 2001 - 1000) / 8})
              for i in range(points) for m in range(series)]
     return [b"\n".join(lines[k:k + size]) for k in range(0, len(lines), size)]
 
@@ -96,7 +97,8 @@ def main() -> None:
     args = parser.parse_args()
     url = database_url(args.database_url)
     total = args.points * args.series
-    print(f"database {make_url(url).database}: {args.series} series x {args.points:,} iterations = {total:,} points")
+    print(f"database {make_url(url).database}: "
+          f"{args.series} series x {args.points:,} iterations = {total:,} points")
     CREDENTIALS[:] = fresh_database(url)
 
     throwaway, task = f"noagg-{uuid.uuid4().hex}", f"bench-{uuid.uuid4().hex}"
@@ -138,7 +140,8 @@ def main() -> None:
                          "WHERE series_key = %s ORDER BY iter DESC", (series_key,)).fetchall()
 
         def call(name, **body):
-            r = http.post(f"{base}/v2.1/{name}", data=orjson.dumps(body), headers={"Content-Type": "application/json"})
+            r = http.post(f"{base}/v2.1/{name}", data=orjson.dumps(body),
+                          headers={"Content-Type": "application/json"})
             r.raise_for_status()
             return r.content
 

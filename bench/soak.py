@@ -69,8 +69,9 @@ def main() -> None:
                 lines = []
                 for _ in range(BATCH // 10):
                     for m in range(8):
-                        lines.append(orjson.dumps({"type": "training_stats_scalar", "task": task, "iter": iteration,
-                                                   "metric": f"m{m}", "variant": "v", "value": random.random()}))
+                        lines.append(orjson.dumps({"type": "training_stats_scalar", "task": task,
+                                                   "iter": iteration, "metric": f"m{m}", "variant": "v",
+                                                   "value": random.random()}))
                     for k in range(2):
                         lines.append(orjson.dumps({"type": "log", "task": task, "level": "info",
                                                    "msg": f"iteration {iteration} line {k}",
@@ -78,8 +79,8 @@ def main() -> None:
                     iteration += 1
                 body = b"\n".join(lines)
                 while True:  # re-send until acknowledged; bounded by the deadline plus one minute
-                    response = timed(http, "events.add_batch", "GET", f"{base}/v2.9/events.add_batch", data=body,
-                                     headers={"Content-Type": "application/json-lines"})
+                    response = timed(http, "events.add_batch", "GET", f"{base}/v2.9/events.add_batch",
+                                     data=body, headers={"Content-Type": "application/json-lines"})
                     if response is not None and response.status_code == 200:
                         acknowledged[index] += len(lines)
                         break
@@ -93,7 +94,8 @@ def main() -> None:
             while time.time() < stop_at:
                 task = random.choice(tasks)
                 timed(http, "events.scalar_metrics_iter_histogram", "POST",
-                      f"{base}/v2.9/events.scalar_metrics_iter_histogram", json={"task": task, "samples": 1000})
+                      f"{base}/v2.9/events.scalar_metrics_iter_histogram",
+                      json={"task": task, "samples": 1000})
                 timed(http, "events.get_task_log", "POST", f"{base}/v2.9/events.get_task_log",
                       json={"task": task, "batch_size": 500, "order": "desc"})
 
@@ -114,12 +116,14 @@ def main() -> None:
                   ["data"]["total"] for t in tasks]
 
     elapsed = args.seconds
-    print(f"{args.writers} writers, {args.readers} readers, {args.seconds:.0f} s, gunicorn --workers {args.workers}")
+    print(f"{args.writers} writers, {args.readers} readers, {args.seconds:.0f} s, "
+          f"gunicorn --workers {args.workers}")
     print(f"acknowledged events: {sum(acknowledged):,} ({sum(acknowledged) / elapsed:,.0f}/s); "
           f"stored: {sum(stored):,}; exactly once: {stored == acknowledged}")
     for name in sorted(set(latencies) | set(failures)):
         values = latencies.get(name) or [float("nan")]
-        print(f"{name:40s} {len(latencies.get(name, [])) / elapsed:7.1f} req/s  p50 {statistics.median(values):7.1f} ms"
+        print(f"{name:40s} {len(latencies.get(name, [])) / elapsed:7.1f} req/s  "
+              f"p50 {statistics.median(values):7.1f} ms"
               f"  p99 {percentile(values, 0.99):7.1f} ms  failed {failures[name]}")
     if stored != acknowledged:
         raise SystemExit(f"MISMATCH: acknowledged {acknowledged} stored {stored}")

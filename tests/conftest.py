@@ -86,7 +86,8 @@ def make_credentials(url: str, company: str) -> tuple[str, str]:
     engine = make_engine(url, pool_size=1)
     try:
         with Session(bind=engine) as session, session.begin():
-            found = tenants.find_company(session, company) or tenants.ensure_company(session, uuid.uuid4().hex, company)
+            found = (tenants.find_company(session, company)
+                     or tenants.ensure_company(session, uuid.uuid4().hex, company))
             return create_pair(session, found, "tests")
     finally:
         engine.dispose()
@@ -164,7 +165,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def gunicorn(database_url: str, log_path: Path, workers: int = 2, args: tuple[str, ...] = (), **env_overrides: str):
+def gunicorn(database_url: str, log_path: Path, workers: int = 2, args: tuple[str, ...] = (),
+             **env_overrides: str):
     """Run gunicorn wsgi:app on a free loopback port until the block ends; yields its base URL.
 
     Its output goes to `log_path`; `args` are more gunicorn options (e.g. the access log `make run` writes).
@@ -174,7 +176,8 @@ def gunicorn(database_url: str, log_path: Path, workers: int = 2, args: tuple[st
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-             "--workers", str(workers), *args, "wsgi:app"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+             "--workers", str(workers), *args, "wsgi:app"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.time() + 30

@@ -66,7 +66,8 @@ def scalar(task: str, iteration: int | None, metric: str = "loss", variant: str 
     return event
 
 
-def log(task: str, msg: str, timestamp: int | None = None, level: str = "info", **extra: Any) -> dict[str, Any]:
+def log(task: str, msg: str, timestamp: int | None = None, level: str = "info",
+        **extra: Any) -> dict[str, Any]:
     event = {"type": "log", "task": task, "msg": msg, "level": level, **extra}
     if timestamp is not None:
         event["timestamp"] = timestamp

@@ -1,4 +1,5 @@
-"""Authentication: auth.login, Bearer and Basic on every endpoint, 401 with ClearML's subcodes, never a 500."""
+"""Authentication: auth.login, Bearer and Basic on every endpoint, 401 with ClearML's subcodes,
+never a 500."""
 from __future__ import annotations
 
 import base64
@@ -59,19 +60,22 @@ def test_basic_credentials_work_on_any_endpoint(anonymous, credentials, api, tas
 
 def test_a_bearer_token_renews_itself_at_login(anonymous, credentials, api):
     token = api.check_ok(login(anonymous, *credentials))["token"]
-    renewed = api.check_ok(anonymous.get("/auth.login", headers={"Authorization": f"Bearer {token}"}))["token"]
+    renewed = api.check_ok(anonymous.get("/auth.login",
+                                         headers={"Authorization": f"Bearer {token}"}))["token"]
     assert jwt.decode(renewed, options={"verify_signature": False})["identity"] == \
         jwt.decode(token, options={"verify_signature": False})["identity"]
 
 
 def expired_token(credentials) -> str:
-    claims = jwt.decode(auth.issue_token(auth.Identity("c", "u"), SECRET, 60), options={"verify_signature": False})
+    claims = jwt.decode(auth.issue_token(auth.Identity("c", "u"), SECRET, 60),
+                        options={"verify_signature": False})
     identity = auth.Identity(claims["identity"]["company"], claims["identity"]["user"])
     return auth.issue_token(identity, SECRET, ttl_sec=10, now=time.time() - 3600)
 
 
 def forged_token() -> str:
-    return auth.issue_token(auth.Identity("d1bd92a3b039400cbafc60a7a5b1e52b", "me"), "not-the-server-secret", 600)
+    return auth.issue_token(auth.Identity("d1bd92a3b039400cbafc60a7a5b1e52b", "me"),
+                            "not-the-server-secret", 600)
 
 
 @pytest.mark.parametrize("header,subcode", [
@@ -83,7 +87,8 @@ def forged_token() -> str:
     ("Basic " + base64.b64encode(b"no-colon").decode(), 21),
     ("Basic " + base64.b64encode(b"\xff\xfe:x").decode(), 21),
     ("Basic " + base64.b64encode(b"UNKNOWNKEY:secret").decode(), 22),
-    ("Basic " + base64.b64encode(b"UNKNOWN\x00KEY:secret").decode(), 22),  # was a 500 (NUL sent to PostgreSQL)
+    # was a 500 (NUL sent to PostgreSQL)
+    ("Basic " + base64.b64encode(b"UNKNOWN\x00KEY:secret").decode(), 22),
     ("Basic " + base64.b64encode(b"UNKNOWNKEY:sec\x00ret").decode(), 22),
     ("Basic " + base64.b64encode("ÜNKNÖWN🔑:sëcret".encode()).decode(), 22),
     ("Basic " + base64.b64encode(b"K" * 100_000 + b":secret").decode(), 22),
@@ -147,7 +152,8 @@ def test_revoked_key_cannot_log_in(anonymous, database_url, api):
 
 
 def test_secrets_are_stored_hashed(db, credentials):
-    stored = db.execute("SELECT secret_hash FROM credentials WHERE access_key = %s", (credentials[0],)).fetchone()[0]
+    stored = db.execute("SELECT secret_hash FROM credentials WHERE access_key = %s",
+                        (credentials[0],)).fetchone()[0]
     assert credentials[1] not in stored
     assert stored.startswith("sha256$")
     assert auth.verify_secret(credentials[1], stored)
@@ -181,16 +187,19 @@ def test_unknown_key_and_wrong_secret_answer_alike(anonymous, credentials, datab
         for path in ("/auth.login", "/v2.9/tasks.get_all"):
             response = anonymous.post(path, json={}, headers={"Authorization": basic_auth(key, secret)})
             meta = response.get_json()["meta"]
-            answers.append((response.status_code, meta["result_code"], meta["result_subcode"], meta["result_msg"],
-                            meta["error_data"], meta["error_stack"], response.headers.get("WWW-Authenticate")))
+            answers.append((response.status_code, meta["result_code"], meta["result_subcode"],
+                            meta["result_msg"], meta["error_data"], meta["error_stack"],
+                            response.headers.get("WWW-Authenticate")))
     assert answers[0][:4] == (401, 401, 22, "Unauthorized (invalid credentials)")
-    assert all(answer == answers[0] for answer in answers[0::2]) and all(a == answers[1] for a in answers[1::2])
+    assert (all(answer == answers[0] for answer in answers[0::2])
+            and all(a == answers[1] for a in answers[1::2]))
 
 
 def test_unknown_key_and_wrong_secret_cost_one_hash_each(anonymous, credentials, api, monkeypatch):
     hashed = []
     real = auth.hash_secret
-    monkeypatch.setattr(auth, "hash_secret", lambda secret, salt=None: hashed.append(secret) or real(secret, salt))
+    monkeypatch.setattr(auth, "hash_secret",
+                        lambda secret, salt=None: hashed.append(secret) or real(secret, salt))
     api.check_error(login(anonymous, credentials[0], "wrong-secret"))
     assert hashed == ["wrong-secret"]
     api.check_error(login(anonymous, "UNKNOWNKEY0000000000000", "other-secret"))

@@ -31,7 +31,8 @@ def test_create_prints_a_working_pair_once(database_url, anonymous, api, db):
     assert code == 0
     assert "export CLEARML_API_HOST=http://127.0.0.1:9999" in text
     key, secret = printed_pair(text)
-    token = api.check_ok(anonymous.get("/auth.login", headers={"Authorization": basic_auth(key, secret)}))["token"]
+    token = api.check_ok(anonymous.get("/auth.login",
+                                       headers={"Authorization": basic_auth(key, secret)}))["token"]
     assert token
     row = db.execute("SELECT co.name, c.user_name, c.secret_hash FROM credentials c JOIN companies co "
                      "ON co.key = c.company_key WHERE c.access_key = %s", (key,)).fetchone()
@@ -42,7 +43,8 @@ def test_create_prints_a_working_pair_once(database_url, anonymous, api, db):
 
 def test_a_second_pair_joins_the_same_company(database_url, db):
     company = f"twice {uuid.uuid4().hex[:8]}"
-    keys = [printed_pair(run(database_url, "credentials", "create", "--company", company)[1])[0] for _ in range(2)]
+    keys = [printed_pair(run(database_url, "credentials", "create", "--company", company)[1])[0]
+            for _ in range(2)]
     companies = {db.execute("SELECT company_key FROM credentials WHERE access_key = %s", (k,)).fetchone()[0]
                  for k in keys}
     assert len(companies) == 1
@@ -65,6 +67,7 @@ def test_revoke_unknown_key_fails(database_url):
 
 
 def test_console_script_is_installed(database_url):
-    proc = subprocess.run([str(Path(sys.executable).parent / "events-service"), "--database-url", database_url,
-                           "credentials", "list"], capture_output=True, text=True)
+    proc = subprocess.run([str(Path(sys.executable).parent / "events-service"),
+                           "--database-url", database_url, "credentials", "list"],
+                          capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

@@ -131,8 +131,8 @@ def test_worker_killed_mid_request_leaves_no_partial_batch(cluster, service):
         except requests.RequestException as exc:
             outcome["error"] = exc
 
-    master = int(subprocess.run(["pgrep", "-f", f"gunicorn.*{service.rsplit(':', 1)[1]}"], capture_output=True,
-                                text=True).stdout.split()[0])
+    master = int(subprocess.run(["pgrep", "-f", f"gunicorn.*{service.rsplit(':', 1)[1]}"],
+                                capture_output=True, text=True).stdout.split()[0])
     workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(master)], capture_output=True,
                                               text=True).stdout.split()]
     thread = threading.Thread(target=send)

@@ -36,8 +36,8 @@ def test_upgrade_backfills_exact_buckets(scratch_url):
     with psycopg.connect(server_dsn(scratch_url, make_url(scratch_url).database)) as conn:
         for width in sampling.WIDTHS:
             stored = conn.execute(
-                "SELECT bucket, value_count, value_sum, min_value, max_value, min_iter, max_iter FROM scalar_buckets "
-                "WHERE width = %s ORDER BY bucket", (width,)).fetchall()
+                "SELECT bucket, value_count, value_sum, min_value, max_value, min_iter, max_iter "
+                "FROM scalar_buckets WHERE width = %s ORDER BY bucket", (width,)).fetchall()
             expected = conn.execute(
                 "SELECT floor(iter::numeric / %(w)s)::bigint, count(*), sum(value), min(value), max(value), "
                 "min(iter), max(iter) FROM scalar_events WHERE iter IS NOT NULL AND iter <> -2147483648 "

@@ -47,7 +47,8 @@ def test_every_table_carries_the_company(scratch_url):
         rows = conn.execute(
             "SELECT table_name FROM information_schema.tables t WHERE table_schema = 'public' "
             "AND table_name NOT IN ('alembic_version', 'companies') AND NOT EXISTS (SELECT 1 FROM "
-            "information_schema.columns c WHERE c.table_name = t.table_name AND c.column_name = 'company_key')"
+            "information_schema.columns c WHERE c.table_name = t.table_name "
+            "AND c.column_name = 'company_key')"
         ).fetchall()
     assert rows == []
 

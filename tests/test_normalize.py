@@ -31,7 +31,8 @@ def test_vector_values_become_value():
 
 
 def test_transport_fields_are_dropped_and_others_kept():
-    event = run({"type": "plot", "task": "t", "plot_str": "{}", "method": "get", "allow_locked": True, "x": 1})
+    event = run({"type": "plot", "task": "t", "plot_str": "{}", "method": "get", "allow_locked": True,
+                 "x": 1})
     assert event.extra == {"x": 1}
     assert event.allow_locked is True
 

@@ -18,7 +18,8 @@ json_scalars = st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.t
     st.floats(allow_nan=False, allow_infinity=False)
 json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4) |
                            st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
-states = st.dictionaries(st.text(min_size=1, max_size=10).filter(lambda k: k != "exp"), json_values, max_size=6)
+states = st.dictionaries(st.text(min_size=1, max_size=10).filter(lambda k: k != "exp"), json_values,
+                         max_size=6)
 BIND = {"endpoint": "e", "company": "c"}
 
 

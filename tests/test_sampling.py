@@ -1,4 +1,5 @@
-"""sampling.py: interval choice (ClearML's formula, at most `samples` buckets) and pre-aggregate width choice."""
+"""sampling.py: interval choice (ClearML's formula, at most `samples` buckets) and pre-aggregate
+width choice."""
 from __future__ import annotations
 
 import random

@@ -19,7 +19,8 @@ def test_round_trip_keeps_the_state():
     assert (state["after"], state["size"]) == ([5, 7], 3)
 
 
-@pytest.mark.parametrize("field,value", [("task", "t2"), ("company", "c2"), ("endpoint", "events.get_task_log")])
+@pytest.mark.parametrize("field,value", [("task", "t2"), ("company", "c2"),
+                                         ("endpoint", "events.get_task_log")])
 def test_token_is_bound_to_task_company_and_endpoint(field, value):
     with pytest.raises(InvalidScrollId):
         scroll.decode(token(), KEY, {**BIND, field: value}, now=1001)

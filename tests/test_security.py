@@ -26,28 +26,34 @@ def test_secrets_and_tokens_never_appear_in_the_logs(database_url, tmp_path):
         assert login.status_code == 200, login.text
         token = login.json()["data"]["token"]
         bearer = {"Authorization": f"Bearer {token}"}
-        task = requests.post(f"{base}/tasks.create", json={"name": f"t {uuid.uuid4().hex}", "type": "training"},
+        task = requests.post(f"{base}/tasks.create",
+                             json={"name": f"t {uuid.uuid4().hex}", "type": "training"},
                              headers=bearer, timeout=10).json()["data"]["id"]
         calls = [
-            requests.post(f"{base}/v2.1/tasks.get_by_id", json={"task": task}, auth=(key, secret), timeout=10),
+            requests.post(f"{base}/v2.1/tasks.get_by_id", json={"task": task}, auth=(key, secret),
+                          timeout=10),
             requests.post(f"{base}/tasks.get_by_id", json={"task": task}, headers=bearer, timeout=10),
             requests.get(f"{base}/auth.login", headers=bearer, timeout=10),  # token renewal
             requests.get(f"{base}/auth.login", auth=(key, wrong_secret), timeout=10),
             requests.get(f"{base}/auth.login", auth=(unknown_key, unknown_secret), timeout=10),
             requests.get(f"{base}/auth.login", timeout=10,
-                         headers={"Authorization": "Basic " + base64.b64encode(f"{nul_key}:{secret}".encode()).decode()}),
+                         headers={"Authorization":
+                                  "Basic " + base64.b64encode(f"{nul_key}:{secret}".encode()).decode()}),
             requests.get(f"{base}/tasks.get_all", headers={"Authorization": f"Bearer {token}x"}, timeout=10),
             # credentials in the query string: not accepted, and not to be logged either
-            requests.get(f"{base}/tasks.get_all?token={token}&access_key={key}&secret_key={secret}", timeout=10),
-            requests.get(f"{base}/tasks.get_by_id?task={task}&token={token}", headers=bearer, timeout=10),
-            requests.get(f"{base}/tasks.get_all", headers={"Referer": f"http://x/?secret_key={secret}", **bearer},
+            requests.get(f"{base}/tasks.get_all?token={token}&access_key={key}&secret_key={secret}",
                          timeout=10),
+            requests.get(f"{base}/tasks.get_by_id?task={task}&token={token}", headers=bearer, timeout=10),
+            requests.get(f"{base}/tasks.get_all",
+                         headers={"Referer": f"http://x/?secret_key={secret}", **bearer}, timeout=10),
         ]
         assert [c.status_code for c in calls] == [200, 200, 200, 401, 401, 401, 401, 401, 200, 200]
     text = log_path.read_text(errors="replace")
-    assert "/v2.1/tasks.get_by_id" in text and '"GET /auth.login HTTP/1.1" 401' in text  # the access log is on
-    for what, value in [("secret", secret), ("token", token), ("access key", key), ("wrong secret", wrong_secret),
-                        ("unknown key", unknown_key), ("unknown secret", unknown_secret),
+    assert ("/v2.1/tasks.get_by_id" in text
+            and '"GET /auth.login HTTP/1.1" 401' in text)  # the access log is on
+    for what, value in [("secret", secret), ("token", token), ("access key", key),
+                        ("wrong secret", wrong_secret), ("unknown key", unknown_key),
+                        ("unknown secret", unknown_secret),
                         ("NUL key", nul_key.split("\x00")[1]), ("token signature", token.rsplit(".", 1)[1]),
                         ("basic header", basic_auth(key, secret).split()[1])]:
         assert value not in text, f"the {what} is in the log"

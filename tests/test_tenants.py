@@ -18,8 +18,8 @@ def other(app, database_url) -> ApiHelper:
 
 def test_another_companys_task_is_invalid_and_its_events_invisible(api, other, task_id):
     api.add_batch([scalar(task_id, 1)])
-    for action in ("tasks.get_by_id", "events.get_task_events", "tasks.started", "tasks.edit", "tasks.publish",
-                   "tasks.ping"):
+    for action in ("tasks.get_by_id", "events.get_task_events", "tasks.started", "tasks.edit",
+                   "tasks.publish", "tasks.ping"):
         assert other.error(action, "2.9", task=task_id)[:2] == (400, 101), action
     assert other.call("tasks.get_all", id=[task_id])["tasks"] == []
     assert api.call("tasks.get_by_id", task=task_id)["task"]["status"] == "created"
@@ -62,7 +62,8 @@ def _events(task: str) -> list[dict]:
         {"type": "log", "task": task, "msg": f"line {i}", "timestamp": 1000 + i} for i in range(3)] + [
         {"type": "plot", "task": task, "metric": "roc", "variant": "v", "iter": i, "plot_str": "{}"}
         for i in range(3)] + [
-        {"type": "training_debug_image", "task": task, "metric": "img", "variant": "v", "iter": i, "url": f"u{i}"}
+        {"type": "training_debug_image", "task": task, "metric": "img", "variant": "v", "iter": i,
+         "url": f"u{i}"}
         for i in range(3)]
 
 

@@ -41,7 +41,8 @@ def example(node: dict[str, Any], definitions: dict[str, Any]) -> Any:
     kinds = _types(node)
     if "object" in kinds:
         props = node.get("properties", {})
-        return {key: example(props.get(key, {"type": "string"}), definitions) for key in node.get("required", [])}
+        return {key: example(props.get(key, {"type": "string"}), definitions)
+                for key in node.get("required", [])}
     if "array" in kinds:
         return [example(node.get("items", {"type": "string"}), definitions)] * max(1, node.get("minItems", 1))
     if "integer" in kinds or "number" in kinds:
@@ -65,7 +66,8 @@ def integer_fields():
                 path, node = stack.pop()
                 node = _resolve(node, definitions)
                 if "integer" in _types(node) and path:
-                    yield pytest.param(name, str(version), base, path, id=f"{name}-{version}-{'.'.join(map(str, path))}")
+                    yield pytest.param(name, str(version), base, path,
+                                       id=f"{name}-{version}-{'.'.join(map(str, path))}")
                 for key, child in node.get("properties", {}).items():
                     stack.append((path + (key,), child))
                 if isinstance(node.get("items"), dict) and path:
@@ -92,9 +94,10 @@ FIELDS = list(integer_fields())
 def test_the_sweep_covers_the_fields_that_failed(request):
     names = {(p.values[0], p.values[1], p.values[3][-1]) for p in FIELDS}
     for expected in [("events.debug_images", "2.1", "iters"), ("events.debug_images", "2.7", "iters"),
-                     ("events.get_task_plots", "2.1", "iters"), ("events.get_multi_task_plots", "2.1", "iters"),
-                     ("events.get_task_log", "2.9", "batch_size"), ("events.scalar_metrics_iter_histogram", "2.1",
-                                                                    "samples"),
+                     ("events.get_task_plots", "2.1", "iters"),
+                     ("events.get_multi_task_plots", "2.1", "iters"),
+                     ("events.get_task_log", "2.9", "batch_size"),
+                     ("events.scalar_metrics_iter_histogram", "2.1", "samples"),
                      ("tasks.get_all", "2.1", "page_size"), ("auth.login", "2.1", "expiration_sec")]:
         assert expected in names
 
@@ -107,7 +110,8 @@ def test_integers_beyond_64_bits_are_400_12_naming_the_field(client, name, versi
         meta = response.get_json()["meta"]
         assert (response.status_code, meta["result_subcode"]) == (400, 12), (literal, meta["result_msg"])
         assert f"field '{'.'.join(map(str, path))}'" in meta["result_msg"], meta["result_msg"]
-        assert any(why in meta["result_msg"] for why in ("out of range", "minimum", "maximum")), meta["result_msg"]
+        assert any(why in meta["result_msg"] for why in ("out of range", "minimum", "maximum")), \
+            meta["result_msg"]
 
 
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
@@ -121,7 +125,8 @@ def test_nan_and_infinity_anywhere_are_400_12_naming_the_field(client, name, bod
     meta = response.get_json()["meta"]
     assert (response.status_code, meta["result_subcode"]) == (400, 12), meta["result_msg"]
     assert "NaN and Infinity are not allowed" in meta["result_msg"]
-    field = {"v2.9/events.get_task_log": "from_timestamp", "tasks.create": "input.lr", "tasks.get_all": "x.0"}[name]
+    field = {"v2.9/events.get_task_log": "from_timestamp", "tasks.create": "input.lr",
+             "tasks.get_all": "x.0"}[name]
     assert f"field '{field}'" in meta["result_msg"]
 
 

@@ -18,7 +18,8 @@ def test_versions_above_the_schema_resolve_to_the_highest_not_above(api, task_id
     response = api.batch([scalar(task_id, 1)], version=requested)
     meta = response.get_json()["meta"]
     assert response.status_code == 200
-    assert meta["endpoint"] == {"name": "events.add_batch", "requested_version": requested, "actual_version": "2.1"}
+    assert meta["endpoint"] == {"name": "events.add_batch", "requested_version": requested,
+                                "actual_version": "2.1"}
 
 
 def test_version_below_the_lowest_is_404(api):
@@ -38,7 +39,8 @@ def test_unknown_endpoint_is_404(api):
     assert "events.no_such_thing" in msg
 
 
-@pytest.mark.parametrize("path", ["/nonsense", "/v2.1/", "/v2/events.add", "/events.", "/v2.1/events.add/extra"])
+@pytest.mark.parametrize("path", ["/nonsense", "/v2.1/", "/v2/events.add", "/events.",
+                                  "/v2.1/events.add/extra"])
 def test_invalid_path_is_400_0(client, path):
     response = client.post(path, json={})
     body = response.get_json()
@@ -84,7 +86,8 @@ def test_envelope_has_clearml_meta_and_trx_from_header(api, task_id):
     meta = response.get_json()["meta"]
     assert meta["trx"] == "my-trx"
     assert len(meta["id"]) == 32
-    assert set(meta) >= {"id", "trx", "endpoint", "result_code", "result_subcode", "result_msg", "error_stack"}
+    assert set(meta) >= {"id", "trx", "endpoint", "result_code", "result_subcode", "result_msg",
+                         "error_stack"}
 
 
 def test_error_envelope_has_empty_data(api):
@@ -153,7 +156,8 @@ def test_a_database_limit_is_400_not_503(app):
 
     from events_service.api import routes
 
-    too_big = OperationalError("INSERT ...", {}, psycopg.errors.ProgramLimitExceeded("index row size exceeds maximum"))
+    too_big = OperationalError("INSERT ...", {},
+                               psycopg.errors.ProgramLimitExceeded("index row size exceeds maximum"))
     down = OperationalError("SELECT 1", {}, psycopg.OperationalError("connection refused"))
     with app.test_request_context("/tasks.create"):
         limited, unavailable = routes.database_unavailable(too_big), routes.database_unavailable(down)
@@ -177,7 +181,8 @@ def test_an_unexpected_error_shows_its_details_in_the_log_only(app, api, monkeyp
     assert "detail for the log only" in caplog.text
     monkeypatch.setitem(app.config, "RETURN_STACK", True)  # debugging: the caller sees it all
     body = api.raw("tasks.ping", task="x").get_json()
-    assert "detail for the log only" in body["meta"]["result_msg"] and "RuntimeError" in body["meta"]["error_stack"]
+    assert ("detail for the log only" in body["meta"]["result_msg"]
+            and "RuntimeError" in body["meta"]["error_stack"])
 
 
 @pytest.fixture

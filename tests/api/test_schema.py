@@ -57,7 +57,8 @@ def test_batch_lines_are_validated_as_events_add_2_1(schema):
     assert batch.batch_of == ("events.add", Version(1, 5))
     assert schema.batch_item_schema(batch).version == Version(2, 1)
     branches = schema.event_validators(schema.batch_item_schema(batch))
-    assert set(branches) == {"training_stats_scalar", "training_stats_vector", "training_debug_image", "plot", "log"}
+    assert set(branches) == {"training_stats_scalar", "training_stats_vector", "training_debug_image",
+                             "plot", "log"}
 
 
 def test_request_defaults_come_from_the_schema(schema):

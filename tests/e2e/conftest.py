@@ -83,7 +83,8 @@ class Sdk:
     def run(self, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
         proc = subprocess.run([sys.executable, *args], env=self.env, cwd=self.home, capture_output=True,
                               text=True, timeout=timeout)
-        assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-6000:]}"
+        assert proc.returncode == 0, \
+            f"exit {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-6000:]}"
         return proc
 
 

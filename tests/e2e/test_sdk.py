@@ -54,7 +54,8 @@ def test_every_event_type_arrives_in_the_expected_numbers(training_run, stored):
 
 
 def test_scalars_come_back_value_for_value(training_run, stored):
-    got = {(e["metric"], e["variant"], e["iter"]): e["value"] for e in stored if e["type"] == "training_stats_scalar"}
+    got = {(e["metric"], e["variant"], e["iter"]): e["value"]
+           for e in stored if e["type"] == "training_stats_scalar"}
     for metric, variant, iteration, value in training_run.sent["scalars"]:
         assert got[(metric, variant, iteration)] == value, (metric, variant, iteration)
     name, value = next(iter(training_run.sent["single"].items()))
@@ -89,7 +90,8 @@ def test_debug_images_point_at_uploaded_files(training_run, stored):
 
 
 def test_plots_come_back_as_plotly_figures(training_run, stored):
-    plots = {(e["metric"], e["variant"], e["iter"]): json.loads(e["plot_str"]) for e in stored if e["type"] == "plot"}
+    plots = {(e["metric"], e["variant"], e["iter"]): json.loads(e["plot_str"])
+             for e in stored if e["type"] == "plot"}
     for metric, variant, iteration, kind in training_run.sent["plots"]:
         figure = plots[(metric, variant, iteration)]
         assert figure["data"][0]["type"] == kind, (metric, figure["data"][0].get("type"))
@@ -106,7 +108,8 @@ def test_the_task_is_completed_in_its_project(training_run, http, server):
     assert task["type"] == "training"
     assert task["last_iteration"] == 299
     assert task["started"] <= task["completed"]
-    project = http.post(f"{server}/projects.get_by_id", json={"project": task["project"]}).json()["data"]["project"]
+    project = http.post(f"{server}/projects.get_by_id",
+                        json={"project": task["project"]}).json()["data"]["project"]
     assert project["name"] == sent["project"]
     last = {(m["metric"], m["variant"]): m for v in task["last_metrics"].values() for m in v.values()}
     assert last[("loss", "train")]["value"] == 1.0 / 300
@@ -128,7 +131,8 @@ def test_tokens_expire_and_the_sdk_logs_in_again(sdk, tmp_path):
     config.write_text(Path(sdk.env["CLEARML_CONFIG_FILE"]).read_text()
                       + "\napi { auth { req_token_expiration_sec: 362 } }\n")
     out = tmp_path / "relogin.json"
-    type(sdk)(dict(sdk.env, CLEARML_CONFIG_FILE=str(config)), sdk.home).run(str(SCRIPTS / "relogin.py"), str(out))
+    type(sdk)(dict(sdk.env, CLEARML_CONFIG_FILE=str(config)), sdk.home).run(
+        str(SCRIPTS / "relogin.py"), str(out))
     result = json.loads(out.read_text())
     assert result["lifetime"] == 362                  # auth.login honoured expiration_sec
     assert result["renewed"] and result["expired_call"] == []

@@ -18,8 +18,8 @@ def test_batch_stores_every_event_type_and_returns_them(api, task_id):
          "values": [0.5, -1.0, 2.0], "timestamp": 1001},
         {"type": "training_debug_image", "task": task_id, "iter": 3, "metric": "img", "variant": "v",
          "key": "img/v/1.png", "url": "file:///tmp/img/v/1.png", "timestamp": 1002},
-        {"type": "plot", "task": task_id, "iter": 3, "metric": "roc", "variant": "", "plot_str": '{"data": []}',
-         "timestamp": 1003},
+        {"type": "plot", "task": task_id, "iter": 3, "metric": "roc", "variant": "",
+         "plot_str": '{"data": []}', "timestamp": 1003},
         log(task_id, "hello", timestamp=1004, level="warning"),
     ]
     assert api.add_batch(batch) == {"added": 5, "errors": 0, "errors_info": {}}
@@ -109,7 +109,8 @@ def test_non_finite_values_are_rejected_per_event(api, task_id, literal):
 
 
 def test_batch_with_no_valid_event_is_400_131_and_stores_nothing(api, task_id):
-    code, subcode, msg = api.check_error(api.batch([{"type": "bogus", "task": task_id}, scalar(task_id, "x")]))
+    code, subcode, msg = api.check_error(api.batch([{"type": "bogus", "task": task_id},
+                                                    scalar(task_id, "x")]))
     assert (code, subcode) == (400, 131)
     assert msg.startswith("Events not added") and "Invalid event type bogus=1" in msg
     assert api.error("events.get_task_events", task=task_id)[:2] == (400, 101)
@@ -185,7 +186,8 @@ def test_resent_batch_is_not_doubled(api, task_id):
 
 def test_rereported_iteration_keeps_only_the_latest(api, task_id):
     api.add_batch([scalar(task_id, i, value=i) for i in range(10)])
-    api.add_batch([scalar(task_id, 3, value=33.0, timestamp=99), scalar(task_id, 3, value=34.0, timestamp=98)])
+    api.add_batch([scalar(task_id, 3, value=33.0, timestamp=99),
+                   scalar(task_id, 3, value=34.0, timestamp=98)])
     values = {e["iter"]: e["value"] for e in events_of(api, task_id)}
     assert len(values) == 10 and values[3] == 34.0  # the last one sent wins, within and across batches
     assert len(events_of(api, task_id)) == 10
@@ -265,8 +267,8 @@ def test_nul_characters_are_refused_naming_the_field(api, task_id):
 
 
 def test_sql_and_html_look_alikes_are_stored_and_returned_literally(api, task_id):
-    nasty = ["'; DROP TABLE scalar_events; --", "<script>alert(1)</script>", "\\x00' OR '1'='1", "$$; SELECT 1; $$",
-             "tab\there", "line\nbreak", "back\\slash", "\\N"]
+    nasty = ["'; DROP TABLE scalar_events; --", "<script>alert(1)</script>", "\\x00' OR '1'='1",
+             "$$; SELECT 1; $$", "tab\there", "line\nbreak", "back\\slash", "\\N"]
     api.add_batch([scalar(task_id, i, metric=text, variant=text, worker=text) for i, text in enumerate(nasty)]
                   + [log(task_id, text, timestamp=i) for i, text in enumerate(nasty)])
     stored = events_of(api, task_id)
@@ -292,24 +294,29 @@ def test_index_keys_beyond_their_byte_limit_are_400_12_not_503(api, task_id):
     assert (code, subcode) == (400, 12) and "field 'task'" in msg and "2400 bytes" in msg
     code, subcode, msg = api.error("events.add", **scalar(task_id, 1, metric=wide))
     assert (code, subcode) == (400, 12) and "'metric'/'variant'" in msg
-    code, subcode, msg = api.error("events.add", **scalar(task_id, 1, metric="\u4e2d" * 500, variant="\u4e2d" * 500))
+    code, subcode, msg = api.error("events.add",
+                                   **scalar(task_id, 1, metric="\u4e2d" * 500, variant="\u4e2d" * 500))
     assert (code, subcode) == (400, 12) and "'metric'/'variant'" in msg
-    data = api.add_batch([scalar(task_id, 1, metric="m" * 2000, variant="v" * 400), scalar(task_id, 1, metric=wide)])
+    data = api.add_batch([scalar(task_id, 1, metric="m" * 2000, variant="v" * 400),
+                          scalar(task_id, 1, metric=wide)])
     assert (data["added"], data["errors"]) == (1, 1)
     assert api.call("events.add", **log("t" * 2400, "x"))["added"] == 1  # at the limit
 
 
 def test_lone_surrogates_are_400_not_500(api, client, task_id):
-    """Regression: "\\ud800" (read by the stdlib fallback parser) reached psycopg: UnicodeEncodeError, a 500."""
+    """Regression: "\\ud800" (read by the stdlib fallback parser) reached psycopg: UnicodeEncodeError,
+    a 500."""
     for body in ('{"type": "log", "task": "%s", "msg": "\\ud800x"}' % task_id,
                  '{"type": "log", "task": "%s", "msg": "x", "\\udfff": 1}' % task_id):
         response = client.post("/events.add", data=body, content_type="application/json")
         code, subcode, msg = api.check_error(response)
         assert (code, subcode) == (400, 0) and "lone surrogate" in msg
-    response = client.post("/events.add_batch", data='{"type": "log", "task": "%s", "msg": "\\ud800"}' % task_id,
+    response = client.post("/events.add_batch",
+                           data='{"type": "log", "task": "%s", "msg": "\\ud800"}' % task_id,
                            content_type="application/json-lines")
     code, subcode, msg = api.check_error(response)
     assert (code, subcode) == (400, 0) and "lone surrogate" in msg and "batch item #0" in msg
     paired = '{"type": "log", "task": "%s", "msg": "\\ud83d\\ude00"}' % task_id  # a valid pair: stored
-    assert api.check_ok(client.post("/events.add", data=paired, content_type="application/json"))["added"] == 1
+    assert api.check_ok(client.post("/events.add", data=paired,
+                                    content_type="application/json"))["added"] == 1
     assert api.call("events.get_task_events", task=task_id)["events"][0]["msg"] == "\U0001F600"

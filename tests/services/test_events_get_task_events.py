@@ -153,6 +153,7 @@ def test_total_matches_the_stored_rows_after_resends_and_replacements(api, task_
     api.add_batch(batch[:70])
     api.add_batch([scalar(task_id, 5, metric="m0", value=-1.0)])
     rows = db.execute("SELECT (SELECT count(*) FROM scalar_events e WHERE e.task_key = t.key) + "
-                      "(SELECT count(*) FROM log_events e WHERE e.task_key = t.key) FROM tasks t WHERE t.id = %s",
+                      "(SELECT count(*) FROM log_events e WHERE e.task_key = t.key) "
+                      "FROM tasks t WHERE t.id = %s",
                       (task_id,)).fetchone()[0]
     assert api.call("events.get_task_events", task=task_id)["total"] == rows == 120 + 30

@@ -291,13 +291,16 @@ def test_download_text_literals_and_messages_written_verbatim(client, api, task_
     """PostgreSQL writes text lines: literal parts of the format are escaped SQL literals (quotes,
     backslashes, percent signs, SQL, non-ASCII), and messages keep newlines, tabs, backslashes."""
     api.add_batch([log(task_id, "multi\nline\twith \\ back\\slash", timestamp=T0 - 1, worker="w'1"),
-                   {"type": "log", "task": task_id, "timestamp": T0, "msg": "caf\u00e9 \u2603", "worker": "w2"}])
+                   {"type": "log", "task": task_id, "timestamp": T0, "msg": "caf\u00e9 \u2603",
+                    "worker": "w2"}])
     line_format = "'); DROP TABLE log_events; -- \\n %s %(x)s 100% {{{level}}} \u00e9\t{worker}|{msg}\n\n"
     text = download(client, task_id, line_type="text", line_format=line_format).get_data(as_text=True)
-    assert text == ("'); DROP TABLE log_events; -- \\n %s %(x)s 100% {info} \u00e9\tw'1|multi\nline\twith \\ back\\slash\n\n"
+    assert text == ("'); DROP TABLE log_events; -- \\n %s %(x)s 100% {info} \u00e9\t"
+                    "w'1|multi\nline\twith \\ back\\slash\n\n"
                     "'); DROP TABLE log_events; -- \\n %s %(x)s 100% {} \u00e9\tw2|caf\u00e9 \u2603\n\n")
     # the event before 1970 and its own time, as Python's logging would write them
-    text = download(client, task_id, line_type="text", line_format="{asctime}|{timestamp}").get_data(as_text=True)
+    text = download(client, task_id, line_type="text",
+                    line_format="{asctime}|{timestamp}").get_data(as_text=True)
     assert text == f"2020-03-01 09:59:59,999|{T0 - 1}\n2020-03-01 10:00:00,000|{T0}\n"
     api.add_batch([log(task_id, "old", timestamp=-1, worker="w")])
     text = download(client, task_id, line_type="text", line_format="{asctime}").get_data(as_text=True)
@@ -305,8 +308,8 @@ def test_download_text_literals_and_messages_written_verbatim(client, api, task_
 
 
 def test_download_json_extra_fields_metrics_and_control_characters(client, api, task_id):
-    api.add_batch([log(task_id, "tab\there \"q\" \\ \x01 \x7f", timestamp=T0 + 1, worker="w", extra_key=[1, {"b": None}],
-                       msg_2="m2", level="warning"),
+    api.add_batch([log(task_id, "tab\there \"q\" \\ \x01 \x7f", timestamp=T0 + 1, worker="w",
+                       extra_key=[1, {"b": None}], msg_2="m2", level="warning"),
                    {"type": "log", "task": task_id, "timestamp": T0 + 2, "iter": 3, "metric": "m\u00e9t",
                     "variant": "v\"1", "msg": "x"},
                    {"type": "log", "task": task_id, "timestamp": T0 + 3}])
@@ -320,7 +323,8 @@ def test_download_json_extra_fields_metrics_and_control_characters(client, api, 
         assert doc.pop("asctime").startswith("2020-03-01 10:00:00,00")
         assert doc == {k: v for k, v in event.items() if k not in ("type", "task")}
     assert lines[0].startswith('{"timestamp":%d,"metric":"","variant":"","level":"warning",' % (T0 + 1))
-    assert lines[0].endswith('"asctime":"2020-03-01 10:00:00,001","msg_2":"m2","extra_key":[1,{"b":null}]}')  # jsonb order
+    assert lines[0].endswith(
+        '"asctime":"2020-03-01 10:00:00,001","msg_2":"m2","extra_key":[1,{"b":null}]}')  # jsonb order
     assert '"iter":3,"metric":"m\\u00e9t","variant":"v\\"1","level":"info","msg":"x","worker":' in lines[1] \
         or '"iter":3,"metric":"m\\u00e9t","variant":"v\\"1","msg":"x","worker":' in lines[1]
     assert '"level"' not in lines[2] and '"msg"' not in lines[2]
@@ -346,7 +350,8 @@ def test_download_client_gone_mid_stream_frees_the_connection(app, client, api, 
     ("{msg[3]}", 16, "invalid line format"),
     ("{msg.upper}", 16, "invalid line format"),
     ("{msg", 16, "invalid line format"),
-    ("{msg:>999999999}", 16, "width or precision above 1000"),  # was a gigabyte a line: worker killed mid-stream
+    # was a gigabyte a line: worker killed mid-stream
+    ("{msg:>999999999}", 16, "width or precision above 1000"),
     ("{asctime!r:^1001} {msg}", 16, "width or precision above 1000"),
     ("{timestamp:.5000f}", 16, "width or precision above 1000"),
 ])
@@ -369,8 +374,8 @@ def test_download_through_gunicorn(server, http, task_id):
     events = "\n".join(json.dumps(e) for e in logs(task_id, 2000, step=1))
     assert http.post(f"{server}/events.add_batch", data=events,
                      headers={"Content-Type": "application/json-lines"}).status_code == 200
-    with http.post(f"{server}/events.download_task_log", json={"task": task_id, "line_type": "text",
-                                                                   "line_format": "{msg}"}, stream=True) as r:
+    with http.post(f"{server}/events.download_task_log",
+                   json={"task": task_id, "line_type": "text", "line_format": "{msg}"}, stream=True) as r:
         assert r.status_code == 200 and r.headers.get("Transfer-Encoding") == "chunked"
         assert r.text.splitlines() == [f"line {i}" for i in range(2000)]
 
@@ -401,15 +406,18 @@ def test_get_task_log_2_9_navigates_by_time(api, task_id):
 
 
 def test_get_task_log_2_9_returns_every_line_at_the_last_time(api, task_id):
-    api.add_batch([log(task_id, f"a{i}", timestamp=100) for i in range(4)] + [log(task_id, "b", timestamp=200)])
+    api.add_batch([log(task_id, f"a{i}", timestamp=100) for i in range(4)]
+                  + [log(task_id, "b", timestamp=200)])
     page = api.call("events.get_task_log", "2.9", task=task_id, batch_size=2)
     assert _msgs(page)[0] == "b" and sorted(_msgs(page)[1:]) == ["a0", "a1", "a2", "a3"]
-    assert api.call("events.get_task_log", "2.9", task=task_id, batch_size=2, from_timestamp=100)["events"] == []
+    assert api.call("events.get_task_log", "2.9", task=task_id, batch_size=2,
+                    from_timestamp=100)["events"] == []
 
 
 def test_sdk_console_output_request_gets_the_newest_lines_ascending(api, task_id):
     api.add_batch([log(task_id, f"line {i}", timestamp=1000 + i) for i in range(30)])
-    data = api.call("events.get_task_log", "2.9", task=task_id, order="asc", navigate_earlier=True, batch_size=7)
+    data = api.call("events.get_task_log", "2.9", task=task_id, order="asc", navigate_earlier=True,
+                    batch_size=7)
     assert _msgs(data) == [f"line {i}" for i in range(23, 30)]
 
 
@@ -448,12 +456,13 @@ def test_batch_size_beyond_64_bits_is_400_12(api, task_id, version):
 
 def test_download_width_up_to_the_limit_works(client, api, task_id):
     api.add_batch([log(task_id, "hello", timestamp=1000)])
-    response = client.post("/events.download_task_log", json={"task": task_id, "line_type": "text",
-                                                               "line_format": "{msg:>1000}"})
+    response = client.post("/events.download_task_log",
+                           json={"task": task_id, "line_type": "text", "line_format": "{msg:>1000}"})
     assert response.status_code == 200 and response.data == b" " * 995 + b"hello\n"
 
 
-@pytest.mark.parametrize("task_id", ["crlf\r\nX-Injected: 1", "uni\u4e2d\u6587", 'quote"; filename=evil.sh', "a b"])
+@pytest.mark.parametrize("task_id", ["crlf\r\nX-Injected: 1", "uni\u4e2d\u6587", 'quote"; filename=evil.sh',
+                                     "a b"])
 def test_download_file_name_from_any_task_id(client, api, task_id):
     """Regression: the task id went raw into Content-Disposition: CR/LF was a 500 (and would be a
     header injection), non-Latin-1 text a bare HTML 500 from gunicorn."""

@@ -29,8 +29,8 @@ def direct(db, task_id, metric, variant, interval, axis="iter"):
     where_iter = "e.iter IS NOT NULL AND e.iter <> -2147483648" if axis == "iter" else \
         "(e.iter IS NULL OR e.iter <> -2147483648)"
     return [tuple(r) for r in db.execute(f"""
-        SELECT (floor(e.{axis}::numeric / %(i)s) * %(i)s)::bigint AS x, avg(e.value), min(e.value), max(e.value),
-               count(*)
+        SELECT (floor(e.{axis}::numeric / %(i)s) * %(i)s)::bigint AS x, avg(e.value), min(e.value),
+               max(e.value), count(*)
         FROM scalar_events e JOIN series s ON s.key = e.series_key JOIN tasks t ON t.key = s.task_key
         WHERE t.id = %(t)s AND s.metric = %(m)s AND s.variant = %(v)s AND e.value IS NOT NULL AND {where_iter}
         GROUP BY 1 ORDER BY 1""", {"i": interval, "t": task_id, "m": metric, "v": variant})]
@@ -87,13 +87,15 @@ def test_histogram_spec_scenario(api, task_id, version):
     data = hist(api, task_id, version)
     assert list(data) == ["Metric1"] and list(data["Metric1"]) == ["Variant1"]
     curve = data["Metric1"]["Variant1"]
-    assert (curve["name"], curve["x"], curve["y"]) == ("Variant1", list(range(100)), [float(i) for i in range(100)])
+    assert (curve["name"], curve["x"], curve["y"]) == \
+        ("Variant1", list(range(100)), [float(i) for i in range(100)])
     assert "y_min" not in curve
     assert hist(api, task_id, version, samples=100)["Metric1"]["Variant1"]["x"] == list(range(100))
     curve = hist(api, task_id, version, samples=10)["Metric1"]["Variant1"]
     assert curve["x"] == list(range(0, 100, 10))
     assert curve["y"] == [4.5 + 10 * k for k in range(10)]
-    assert curve["y_min"] == [10.0 * k for k in range(10)] and curve["y_max"] == [10.0 * k + 9 for k in range(10)]
+    assert curve["y_min"] == [10.0 * k for k in range(10)] and \
+        curve["y_max"] == [10.0 * k + 9 for k in range(10)]
 
 
 def test_histogram_metrics_and_variants_sorted_and_exact_doubles(api, task_id):
@@ -130,7 +132,8 @@ def test_histogram_samples_zero_means_every_point(api, task_id):
 
 
 def test_single_value_iteration_is_not_in_histograms(api, task_id):
-    api.add_batch([scalar(task_id, SINGLE, "Summary", "acc", 0.9), scalar(task_id, SINGLE, "loss", "total", 5.0),
+    api.add_batch([scalar(task_id, SINGLE, "Summary", "acc", 0.9),
+                   scalar(task_id, SINGLE, "loss", "total", 5.0),
                    scalar(task_id, 3, "loss", "total", 1.0), scalar(task_id, None, "loss", "total", 9.0)])
     data = hist(api, task_id)
     assert data == {"loss": {"total": {"name": "total", "x": [3], "y": [1.0]}}}
@@ -163,7 +166,8 @@ def test_histogram_keys(api, db, task_id, key):
 
 
 def test_histogram_by_time_includes_events_without_iteration(api, db, task_id):
-    api.add_batch([scalar(task_id, None, value=2.0, timestamp=T0), scalar(task_id, 5, value=4.0, timestamp=T0 + 1)])
+    api.add_batch([scalar(task_id, None, value=2.0, timestamp=T0),
+                   scalar(task_id, 5, value=4.0, timestamp=T0 + 1)])
     curve = hist(api, task_id, key="timestamp")["loss"]["total"]
     assert (curve["x"], curve["y"]) == ([T0, T0 + 1], [2.0, 4.0])
     assert hist(api, task_id, key="iter")["loss"]["total"]["x"] == [5]
@@ -248,7 +252,8 @@ def test_pre_aggregates_stay_exact_under_resends(api, db, task_id):
         assert_matches_direct(db, task_id, hist(api, task_id, samples=samples), "loss", "total", samples)
     assert max(hist(api, task_id, samples=10)["loss"]["total"]["y_max"]) == 1000.0
     assert sum(1 for _ in db.execute("SELECT 1 FROM scalar_events e JOIN series s ON s.key = e.series_key "
-                                     "JOIN tasks t ON t.key = s.task_key WHERE t.id = %s", (task_id,))) == 3000
+                                     "JOIN tasks t ON t.key = s.task_key WHERE t.id = %s",
+                                     (task_id,))) == 3000
 
 
 def test_resend_without_value_empties_its_bucket(api, db, task_id):
@@ -264,12 +269,15 @@ def test_pre_aggregates_go_with_the_tasks_series(api, db, task_id):
     api.add_batch([scalar(task_id, i, value=float(i)) for i in range(2500)])
     keys = [r[0] for r in db.execute("SELECT s.key FROM series s JOIN tasks t ON t.key = s.task_key "
                                      "WHERE t.id = %s", (task_id,))]
-    assert db.execute("SELECT count(*) FROM scalar_buckets WHERE series_key = ANY(%s)", (keys,)).fetchone()[0] > 0
+    assert db.execute("SELECT count(*) FROM scalar_buckets WHERE series_key = ANY(%s)",
+                      (keys,)).fetchone()[0] > 0
     # what delete_for_task does: the task's event rows, then its series
     with db.transaction():
-        db.execute("DELETE FROM scalar_events WHERE task_key = (SELECT key FROM tasks WHERE id = %s)", (task_id,))
+        db.execute("DELETE FROM scalar_events WHERE task_key = (SELECT key FROM tasks WHERE id = %s)",
+                   (task_id,))
         db.execute("DELETE FROM series WHERE task_key = (SELECT key FROM tasks WHERE id = %s)", (task_id,))
-    assert db.execute("SELECT count(*) FROM scalar_buckets WHERE series_key = ANY(%s)", (keys,)).fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM scalar_buckets WHERE series_key = ANY(%s)",
+                      (keys,)).fetchone()[0] == 0
     assert hist(api, task_id) == {}
     api.add_batch([scalar(task_id, i, value=-float(i)) for i in range(0, 50, 5)])
     assert_buckets_exact(db, task_id)
@@ -316,13 +324,15 @@ def test_multi_task_spec_scenario(api, db):
         for variant in metric.values():
             assert list(variant) == [t2, t1]  # request order
             for tid, curve in variant.items():
-                assert curve == {"name": f"exp {tid}", "x": list(range(10)), "y": [float(i) for i in range(10)]}
+                assert curve == {"name": f"exp {tid}", "x": list(range(10)),
+                                 "y": [float(i) for i in range(10)]}
 
 
 def test_multi_task_downsamples_per_task_and_omits_tasks_without_the_series(api, db, task_id):
     other = task_id + "-b"
     api.add_batch([scalar(task_id, i, value=float(i)) for i in range(100)]
-                  + [scalar(other, i, value=-float(i)) for i in range(0, 1000, 2)] + [scalar(other, 1, "only_b")])
+                  + [scalar(other, i, value=-float(i)) for i in range(0, 1000, 2)]
+                  + [scalar(other, 1, "only_b")])
     data = api.call("events.multi_task_scalar_metrics_iter_histogram", tasks=[task_id, other, task_id],
                     samples=10, key="iter")["metrics"]
     assert list(data["only_b"]["total"]) == [other]
@@ -360,7 +370,8 @@ def test_multi_task_bad_input(api, body, code):
 
 def test_multi_task_unknown_task(api, task_id):
     api.add_batch([scalar(task_id, 1)])
-    code, subcode, msg = api.error("events.multi_task_scalar_metrics_iter_histogram", tasks=[task_id, "nope-x"])
+    code, subcode, msg = api.error("events.multi_task_scalar_metrics_iter_histogram",
+                                   tasks=[task_id, "nope-x"])
     assert (code, subcode) == (400, 101) and "nope-x" in msg
 
 
@@ -401,7 +412,8 @@ def test_latest_values_single_value_and_no_iteration(api, task_id):
     values = {m["name"]: m["variants"][0] for m in data["metrics"]}
     assert values["Summary"] == {"name": "acc", "last_value": 0.25, "last_100_value": 0.25}
     assert values["free"] == {"name": "v", "last_value": 3.0, "last_100_value": 3.0}
-    assert values["mixed"] == {"name": "v", "last_value": 2.0, "last_100_value": 4.0}  # no-iteration sorts last
+    # no-iteration sorts last
+    assert values["mixed"] == {"name": "v", "last_value": 2.0, "last_100_value": 4.0}
 
 
 def test_latest_values_empty_task(api, task_id):
@@ -410,7 +422,8 @@ def test_latest_values_empty_task(api, task_id):
     assert (data["metrics"], data["last_timestamp"], data["last_iter"]) == ([], 0.0, 0)
 
 
-@pytest.mark.parametrize("body, code", [({}, (400, 11)), ({"task": ["a"]}, (400, 12)), ({"task": "nope"}, (400, 101))])
+@pytest.mark.parametrize("body, code", [({}, (400, 11)), ({"task": ["a"]}, (400, 12)),
+                                        ({"task": "nope"}, (400, 101))])
 def test_latest_values_bad_input(api, body, code):
     assert api.error("events.get_task_latest_scalar_values", **body)[:2] == code
 
@@ -449,7 +462,8 @@ def metric_pages(api, task_id, metric, **kw):
 
 def test_metric_data_scrolls_by_iteration_descending(api, task_id):
     api.add_batch([scalar(task_id, i, "loss", v, float(i) * (-1 if v == "b" else 1)) for i in range(60)
-                   for v in ("a", "b")] + [scalar(task_id, None, "loss", "a", 7.0), scalar(task_id, 1, "acc", "x")])
+                   for v in ("a", "b")]
+                  + [scalar(task_id, None, "loss", "a", 7.0), scalar(task_id, 1, "acc", "x")])
     pages = metric_pages(api, task_id, "loss", batch_size=7)
     events = [e for p in pages for e in p["events"]]
     assert all(p["total"] == 121 for p in pages)
@@ -457,8 +471,8 @@ def test_metric_data_scrolls_by_iteration_descending(api, task_id):
     assert [(e.get("iter"), e["variant"]) for e in events] == \
         [(i, v) for i in range(59, -1, -1) for v in ("b", "a")] + [(None, "a")]
     first = events[0]
-    assert (first["metric"], first["value"], first["type"], first["task"]) == ("loss", -59.0, "training_stats_scalar",
-                                                                               task_id)
+    assert (first["metric"], first["value"], first["type"], first["task"]) == \
+        ("loss", -59.0, "training_stats_scalar", task_id)
 
 
 def test_metric_data_default_page_and_one_series(api, task_id):
@@ -505,7 +519,8 @@ def test_metric_data_scroll_keeps_the_series_and_total_of_its_first_page(api, ta
     api.add_batch([scalar(task_id, i, variant="b", value=float(i)) for i in range(5)])
     pages, scroll_id = [first], first["scroll_id"]
     while pages[-1]["returned"]:
-        pages.append(api.call("events.get_scalar_metric_data", task=task_id, metric="loss", scroll_id=scroll_id))
+        pages.append(api.call("events.get_scalar_metric_data", task=task_id, metric="loss",
+                              scroll_id=scroll_id))
         scroll_id = pages[-1]["scroll_id"]
     events = [e for p in pages for e in p["events"]]
     assert [(e["iter"], e["variant"]) for e in events] == [(i, "a") for i in range(4, -1, -1)]
@@ -639,15 +654,17 @@ def test_task_metrics_versions(api, task_id):
 ])
 def test_task_metrics_bad_input(api, task_id, body, code):
     api.add_batch([scalar(task_id, 1)])
-    body = {k: ([task_id if t == "T" else t for t in v] if isinstance(v, list) else v) for k, v in body.items()}
+    body = {k: ([task_id if t == "T" else t for t in v] if isinstance(v, list) else v)
+            for k, v in body.items()}
     assert api.error("events.get_task_metrics", **body)[:2] == code
 
 
 def test_metric_data_documents_equal_get_task_events_documents(api, task_id):
     no_value = scalar(task_id, 4, variant="b")
     del no_value["value"]
-    api.add_batch([scalar(task_id, 1, value=-0.0, custom_field={"a": [1, 2]}), scalar(task_id, None, value=2.5),
-                   no_value, scalar(task_id, 3, variant="b", value=0.1, worker="w1")])
+    api.add_batch([scalar(task_id, 1, value=-0.0, custom_field={"a": [1, 2]}),
+                   scalar(task_id, None, value=2.5), no_value,
+                   scalar(task_id, 3, variant="b", value=0.1, worker="w1")])
     by_metric = api.call("events.get_scalar_metric_data", task=task_id, metric="loss")["events"]
     by_time = api.call("events.get_task_events", task=task_id)["events"]
     key = lambda e: (e.get("iter", -1), e["variant"])  # noqa: E731

@@ -50,7 +50,8 @@ def test_vector_histogram_unknown_series(api, task_id):
 
 def test_vector_histogram_caps_at_10000_events(api, task_id):
     api.add_batch([vector(task_id, i, values=[float(i)]) for i in range(10050)])
-    data = api.call("events.vector_metrics_iter_histogram", task=task_id, metric="gradients", variant="layer1")
+    data = api.call("events.vector_metrics_iter_histogram", task=task_id, metric="gradients",
+                    variant="layer1")
     assert data["iterations"] == list(range(10000)) and data["vectors"][-1] == [9999.0]
 
 

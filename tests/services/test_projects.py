@@ -1,4 +1,5 @@
-"""The projects service: create, get_by_id, get_all (the SDK's exact-name lookup), unique names per company."""
+"""The projects service: create, get_by_id, get_all (the SDK's exact-name lookup), unique names
+per company."""
 from __future__ import annotations
 
 import re
@@ -20,7 +21,8 @@ def test_get_all_by_escaped_name_like_the_sdk(api):
     name = f"events-harness {uuid.uuid4().hex}"
     project_id = api.call("projects.create", name=name, description="")["id"]
     api.call("projects.create", name=name + " other", description="")
-    got = api.call("projects.get_all", "2.9", name=f"^{re.escape(name)}$", only_fields=["id"], search_hidden=True)
+    got = api.call("projects.get_all", "2.9", name=f"^{re.escape(name)}$", only_fields=["id"],
+                   search_hidden=True)
     assert got == {"projects": [{"id": project_id}]}
     assert api.call("projects.get_all", name="^no such project at all$")["projects"] == []
 
@@ -55,4 +57,5 @@ def test_project_name_beyond_its_index_limit_is_400_12_not_503(api, client):
     assert (code, subcode) == (400, 12) and "field 'name'" in msg and "longer than 600 characters" in msg
     assert len(msg) < 200  # the value itself is not repeated
     name = uuid.uuid4().hex + "\U0001F600" * 568  # 600 characters, 2,304 bytes: fits
-    assert api.call("projects.get_by_id", project=api.call("projects.create", name=name)["id"])["project"]["name"] == name
+    assert api.call("projects.get_by_id",
+                    project=api.call("projects.create", name=name)["id"])["project"]["name"] == name

@@ -12,10 +12,11 @@ def new_task(api, **fields) -> str:
 
 def test_create_then_get_by_id(api):
     project = api.call("projects.create", "2.9", name=f"p-{id(api)}-create", description="")["id"]
-    task_id = new_task(api, name="my task", project=project, comment="hello", tags=["a"], system_tags=["development"],
-                       input={"view": {}}, script={"entry_point": "train.py"})
+    task_id = new_task(api, name="my task", project=project, comment="hello", tags=["a"],
+                       system_tags=["development"], input={"view": {}}, script={"entry_point": "train.py"})
     task = api.call("tasks.get_by_id", "2.9", task=task_id)["task"]
-    assert {k: task[k] for k in ("id", "name", "type", "status", "project", "comment", "tags", "system_tags")} == {
+    assert {k: task[k] for k in ("id", "name", "type", "status", "project", "comment", "tags",
+                                 "system_tags")} == {
         "id": task_id, "name": "my task", "type": "training", "status": "created", "project": project,
         "comment": "hello", "tags": ["a"], "system_tags": ["development"]}
     assert task["script"] == {"entry_point": "train.py"}
@@ -44,7 +45,8 @@ def test_get_all_only_fields_and_status(api):
     api.call("tasks.started", "2.9", task=b)
     got = api.call("tasks.get_all", "2.9", id=[a, b], only_fields=["status", "status_message", "id"])["tasks"]
     assert sorted(got, key=lambda t: t["id"]) == sorted([{"id": a, "status": "created"},
-                                                         {"id": b, "status": "in_progress"}], key=lambda t: t["id"])
+                                                         {"id": b, "status": "in_progress"}],
+                                                        key=lambda t: t["id"])
     running = api.call("tasks.get_all", "2.9", id=[a, b], status=["in_progress"])["tasks"]
     assert [t["id"] for t in running] == [b]
     nested = api.call("tasks.get_all", id=[a], only_fields=["script.entry_point", "name"])["tasks"]
@@ -53,11 +55,14 @@ def test_get_all_only_fields_and_status(api):
 
 def test_get_all_filters_by_name_project_tags_and_pages(api):
     project = api.call("projects.create", name=f"filters-{id(api)}")["id"]
-    ids = [new_task(api, name=f"run {i}", project=project, tags=["even" if i % 2 == 0 else "odd"]) for i in range(5)]
+    ids = [new_task(api, name=f"run {i}", project=project, tags=["even" if i % 2 == 0 else "odd"])
+           for i in range(5)]
     listed = api.call("tasks.get_all", project=[project], order_by=["-name"], only_fields=["name"])["tasks"]
     assert [t["name"] for t in listed] == [f"run {i}" for i in reversed(range(5))]
-    assert [t["id"] for t in api.call("tasks.get_all", project=[project], name="^run [13]$")["tasks"]] == [ids[1], ids[3]]
-    assert [t["id"] for t in api.call("tasks.get_all", project=[project], tags=["-odd"])["tasks"]] == ids[0::2]
+    assert [t["id"] for t in api.call("tasks.get_all", project=[project], name="^run [13]$")["tasks"]] == \
+        [ids[1], ids[3]]
+    assert [t["id"] for t in api.call("tasks.get_all", project=[project], tags=["-odd"])["tasks"]] == \
+        ids[0::2]
     page = api.call("tasks.get_all", project=[project], order_by=["name"], page=1, page_size=2)["tasks"]
     assert [t["id"] for t in page] == ids[2:4]
 
@@ -122,7 +127,8 @@ def test_edit_changes_fields_and_sections(api):
     ("tasks.create", {"name": "x", "type": "nonsense"}, (400, 12, "type")),
     ("tasks.create", {"name": 5, "type": "training"}, (400, 12, "name")),
     ("tasks.create", {"name": "x", "type": "training", "tags": "notalist"}, (400, 12, "tags")),
-    ("tasks.create", {"name": "x", "type": "training", "project": "no-such-project"}, (400, 401, "no-such-project")),
+    ("tasks.create", {"name": "x", "type": "training", "project": "no-such-project"},
+     (400, 401, "no-such-project")),
     ("tasks.get_by_id", {}, (400, 11, "task")),
     ("tasks.get_all", {"status": ["running"]}, (400, 12, "status")),
     ("tasks.get_all", {"order_by": ["secret_column"]}, (400, 12, "order_by")),

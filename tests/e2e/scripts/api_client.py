@@ -22,7 +22,8 @@ def call(name, func):
         response = func()
         results[name] = {"ok": True, "data": response._result.response_data}
     except Exception as exc:  # the outcome is the test's to judge
-        results[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}
+        results[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
+                         "trace": traceback.format_exc()}
 
 
 project = client.projects.create(name=f"apiclient {time.time()}", description="APIClient test")
@@ -53,14 +54,16 @@ call("events.get_multi_task_plots", lambda: client.events.get_multi_task_plots(t
 call("events.debug_images", lambda: client.events.debug_images(
     metrics=[ev.TaskMetric(task=task, metric="images")], iters=5))
 call("events.get_task_metrics", lambda: client.events.get_task_metrics(tasks=[task]))
-call("events.get_vector_metrics_and_variants", lambda: client.events.get_vector_metrics_and_variants(task=task))
+call("events.get_vector_metrics_and_variants", lambda: client.events.get_vector_metrics_and_variants(
+    task=task))
 call("events.vector_metrics_iter_histogram", lambda: client.events.vector_metrics_iter_histogram(
     task=task, metric="vectors", variant="v"))
 call("events.scalar_metrics_iter_histogram", lambda: client.events.scalar_metrics_iter_histogram(task=task))
 call("events.multi_task_scalar_metrics_iter_histogram",
      lambda: client.events.multi_task_scalar_metrics_iter_histogram(tasks=[task]))
 call("events.get_task_latest_scalar_values", lambda: client.events.get_task_latest_scalar_values(task=task))
-call("events.get_scalar_metrics_and_variants", lambda: client.events.get_scalar_metrics_and_variants(task=task))
+call("events.get_scalar_metrics_and_variants", lambda: client.events.get_scalar_metrics_and_variants(
+    task=task))
 call("events.get_scalar_metric_data", lambda: client.events.get_scalar_metric_data(task=task, metric="loss"))
 call("events.delete_for_task", lambda: client.events.delete_for_task(task=task))
 call("events.get_task_events (after delete)", lambda: client.events.get_task_events(task=task))

@@ -10,9 +10,10 @@ from clearml import Task
 Task.set_offline(True)
 task = Task.init(project_name="events-offline", task_name="offline run", reuse_last_task_id=False,
                  auto_resource_monitoring=False, auto_connect_arg_parser=False,
-                 auto_connect_frameworks={"detect_repository": False, "matplotlib": False, "tensorflow": False,
-                                          "tensorboard": False, "pytorch": False, "xgboost": False,
-                                          "scikit": False, "fastai": False, "lightgbm": False, "hydra": False,
+                 auto_connect_frameworks={"detect_repository": False, "matplotlib": False,
+                                          "tensorflow": False, "tensorboard": False, "pytorch": False,
+                                          "xgboost": False, "scikit": False, "fastai": False,
+                                          "lightgbm": False, "hydra": False,
                                           "tfdefines": False, "joblib": False, "megengine": False,
                                           "catboost": False, "gradio": False})
 logger = task.get_logger()

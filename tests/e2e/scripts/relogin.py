@@ -26,7 +26,8 @@ time.sleep(max(0, claims["exp"] - session.token_expiration_threshold_sec - time.
 result["expired_call"] = [t.id for t in client.tasks.get_all(id=["none"], only_fields=["id"])]
 result["renewed"] = session.raw_token != first
 
-forged = jwt.encode({**claims, "exp": int(time.time()) + 10 * 24 * 3600}, "not the server's key", algorithm="HS256")
+forged = jwt.encode({**claims, "exp": int(time.time()) + 10 * 24 * 3600}, "not the server's key",
+                    algorithm="HS256")
 session._set_token(forged)
 try:
     client.tasks.get_all(id=["none"], only_fields=["id"])

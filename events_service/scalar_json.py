@@ -32,7 +32,7 @@ class Page:
 
 
 class _Row(NamedTuple):
-    """A page row with its numbers read back, as to_document reads a row."""
+    """A page row with its value read back (PAGE_COLUMNS sends it as text), as to_document reads a row."""
     ts: int
     iter: int | None
     worker: str | None

@@ -492,8 +492,9 @@ def latest_values(session: Session, company_key: int, task_id: str) -> Latest:
 # db/session.CONNECT_ARGS), but integral values below 1e15 without a fraction ("2", where the client
 # sent 2.0 and to_document gives 2.0); from 1e15 on it uses an exponent ("1e+15"), a float in JSON.
 VALUE_TEXT = "CASE WHEN {v} = trunc({v}) AND abs({v}) < 1e15 THEN {v} || '.0' ELSE {v}::text END"
-# Only the double goes as text: Python writes a float 2-3x slower than PostgreSQL, but an integer
-# faster than PostgreSQL's text costs it (bench/queries.py).
+# Only the double goes as text. Integers sent binary and written by Python made paging 7% faster;
+# doubles written by Python (repr, or one orjson call per chunk) made it no faster or slower
+# (bench/compare.py, through gunicorn).
 PAGE_COLUMNS = "u.ts, u.iter, u.worker, u.received, u.series_key, u.extra, " + VALUE_TEXT.format(v="u.value")
 _RAW_COLUMNS = "ts, iter, worker, received, series_key, extra, value"
 

@@ -1,0 +1,121 @@
+"""bench/chunks.py: how the reads of one task slow down as the hypertables gain chunks.
+
+The event hypertables are partitioned by the event's own time in 7-day chunks (migration 0001),
+while the reads go by task or series, with no time bound: PostgreSQL plans (and TimescaleDB
+appends) every chunk of the hypertable for each of them, whether the task has rows there or not.
+With the data of bench/queries.py (every timestamp within minutes) there is one chunk, so
+that bench cannot show it; a service that has run for a year has 52 chunks per event type.
+
+Data: task A, SERIES series x POINTS iterations 10 ms apart (one chunk), then task B, one point
+a week for WEEKS weeks per series (WEEKS chunks). Both are ingested over HTTP (events.add_batch)
+into a real gunicorn. Task A's calls are timed (median of --repeat, client time) with A's chunk
+alone, and again, unchanged, once B has made the other chunks.
+
+    .venv/bin/python bench/chunks.py                   # 10 x 20,000 points, 52 weeks
+    .venv/bin/python bench/chunks.py --weeks 260
+  Database: events_bench_chunks on the local cluster (port $EVENTS_PG_PORT, default 55432), or
+  --database-url; it is dropped and re-created.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import orjson
+import psycopg
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import fresh_database, gunicorn, libpq_dsn, login, median_ms  # noqa: E402
+
+T0 = 1_790_000_000_000
+WEEK_MS = 7 * 24 * 3600 * 1000
+
+
+def bodies(task: str, series: int, points: int, step_ms: int, size: int = 1000) -> list[bytes]:
+    lines = [orjson.dumps({"timestamp": T0 + i * step_ms, "type": "training_stats_scalar", "task": task,
+                           "iter": i, "metric": f"metric{m}", "variant": "value",
+                           "value": float(i % 97 - 48)})
+             for i in range(points) for m in range(series)]
+    return [b"\n".join(lines[k:k + size]) for k in range(0, len(lines), size)]
+
+
+def chunks(url: str) -> int:
+    with psycopg.connect(libpq_dsn(url)) as conn:
+        return conn.execute("SELECT count(*) FROM timescaledb_information.chunks "
+                            "WHERE hypertable_name = 'scalar_events'").fetchone()[0]
+
+
+def analyze(url: str) -> None:
+    """Statistics and visibility map up to date, so that neither measurement pays for the ingestion."""
+    with psycopg.connect(libpq_dsn(url), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--points", type=int, default=20_000, help="iterations per series of task A")
+    parser.add_argument("--series", type=int, default=10)
+    parser.add_argument("--weeks", type=int, default=52, help="weeks (chunks) spanned by task B")
+    parser.add_argument("--repeat", type=int, default=20)
+    port = os.environ.get("EVENTS_PG_PORT", "55432")
+    parser.add_argument("--database-url", default=os.environ.get(
+        "EVENTS_BENCH_CHUNKS_DATABASE_URL",
+        f"postgresql+psycopg://postgres@127.0.0.1:{port}/events_bench_chunks"))
+    args = parser.parse_args()
+    url = args.database_url
+    credentials = fresh_database(url)
+    task_a, task_b = "chunks-a", "chunks-b"
+    with gunicorn(url, workers=2) as (base, _), requests.Session() as http:
+        http.headers.update(login(base, credentials))
+
+        def post(name: str, data: bytes, content_type: str = "application/json") -> bytes:
+            r = http.post(f"{base}/v2.1/{name}", data=data, headers={"Content-Type": content_type})
+            r.raise_for_status()
+            return r.content
+
+        def ingest(task: str, points: int, step_ms: int) -> None:
+            for body in bodies(task, args.series, points, step_ms):
+                post("events.add_batch", body, "application/json-lines")
+
+        def page_series() -> None:
+            scroll, seen = None, 0
+            while True:
+                body = {"task": task_a, "metric": "metric0", "batch_size": 10000, "scroll_id": scroll}
+                data = orjson.loads(post("events.get_scalar_metric_data", orjson.dumps(body)))["data"]
+                seen += data["returned"]
+                scroll = data["scroll_id"]
+                if seen >= data["total"] or not data["returned"]:
+                    return
+
+        calls = {
+            "get_task_latest_scalar_values": lambda: post("events.get_task_latest_scalar_values",
+                                                          orjson.dumps({"task": task_a})),
+            "scalar_metrics_iter_histogram samples=1000": lambda: post(
+                "events.scalar_metrics_iter_histogram", orjson.dumps({"task": task_a, "samples": 1000})),
+            "histogram key=timestamp samples=1000": lambda: post(
+                "events.scalar_metrics_iter_histogram",
+                orjson.dumps({"task": task_a, "samples": 1000, "key": "timestamp"})),
+            f"get_scalar_metric_data, one whole series ({args.points:,})": page_series,
+            "get_task_events, first page of 500": lambda: post(
+                "events.get_task_events", orjson.dumps({"task": task_a, "batch_size": 500})),
+        }
+        ingest(task_a, args.points, 10)
+        analyze(url)
+        before = {name: median_ms(fn, args.repeat) for name, fn in calls.items()}
+        chunks_before = chunks(url)
+        ingest(task_b, args.weeks, WEEK_MS)
+        analyze(url)
+        after = {name: median_ms(fn, args.repeat) for name, fn in calls.items()}
+        chunks_after = chunks(url)
+    print(f"task A: {args.series} series x {args.points:,} points, all in one chunk; "
+          f"scalar_events chunks {chunks_before} -> {chunks_after}")
+    for name in calls:
+        print(f"{name:48s} {before[name]:8.1f} ms -> {after[name]:8.1f} ms  "
+              f"({after[name] / before[name]:.1f}x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -133,20 +133,41 @@ def _required_string(req: dict[str, Any], *fields: str) -> None:
             raise errors.ValidationError(f"field '{f}': {req[f]!r} is not of type 'string'")
 
 
+# Variant names longer in all than this stay out of a metric-data token (every request would carry
+# them): the token then holds the task key, and each page looks the names up.
 FROZEN_VARIANTS_MAX_CHARS = 2048
+
+
+def _frozen_series(call: Call, req: dict[str, Any], position: paging.Position) -> dict[int, tuple[str, str]]:
+    """series key -> (metric, variant) of the metric's series, as the scroll's first page found them.
+
+    The first page looks the task and the series up and counts their events (position.total); the
+    token keeps the series, so a later page reads its events and nothing else (that round trip was
+    7% of the worker's time on 10,000-event pages, py-spy). A variant reported meanwhile is in
+    neither this scroll's events nor its total.
+    """
+    metric = position.query["metric"]
+    if "series" not in position.query:  # the first page (or a token of a version that did not freeze them)
+        task, series, count = scalar_queries.task_series(call.db, call.company_key, req["task"], SCALAR,
+                                                         metric=metric)
+        frozen: dict[str, Any] = {"series": [s.key for s in series]}
+        if sum(len(s.variant) for s in series) <= FROZEN_VARIANTS_MAX_CHARS:
+            frozen["variants"] = [s.variant for s in series]
+        else:
+            frozen["task_key"] = task.key
+        position.query = {**position.query, **frozen}
+        position.total = count if position.total is None else position.total
+    keys = position.query["series"]
+    if "variants" in position.query:
+        return {key: (metric, variant) for key, variant in zip(keys, position.query["variants"])}
+    known = event_queries.series_names(call.db, position.query["task_key"], SCALAR)
+    return {key: known.get(key, (metric, "")) for key in keys}
 
 
 @endpoint("events.get_scalar_metric_data", "2.1", reads_only=True)
 def get_scalar_metric_data(call: Call, req: dict[str, Any]) -> dict[str, Any]:
-    """Scroll through one metric's scalar events (all variants), by iteration descending.
-
-    The first page finds the task and the metric's series and counts their events; the token
-    freezes the series (keys and variants) with the total, so a later page reads its events and
-    nothing else (that round trip was 7% of the worker's time on 10,000-event pages, py-spy). An
-    event of a variant added meanwhile is not in this scroll, as it is not in its total. Variant
-    names longer in all than FROZEN_VARIANTS_MAX_CHARS stay out of the token (every request would
-    carry them): then each page looks them up by key.
-    """
+    """Scroll through one metric's scalar events (all variants), by iteration descending; the token
+    freezes the metric's series and the total (_frozen_series)."""
     _required_string(req, "task", "metric")
     scroll_id, batch_size = req.get("scroll_id"), req.get("batch_size")
     if scroll_id is not None and not isinstance(scroll_id, str):
@@ -160,21 +181,11 @@ def get_scalar_metric_data(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     except errors.ApiError:
         tasks.require(call.db, call.company_key, req["task"])  # an unknown task is told first (as ClearML)
         raise
-    metric, total = position.query["metric"], position.total
-    if position.fresh or "series" not in position.query:  # (or a token of a version that did not freeze them)
-        _task, series, count = scalar_queries.task_series(call.db, call.company_key, req["task"], SCALAR,
-                                                          metric=metric)
-        frozen: dict[str, Any] = {"series": [s.key for s in series]}
-        if sum(len(s.variant) for s in series) <= FROZEN_VARIANTS_MAX_CHARS:
-            frozen["variants"] = [s.variant for s in series]
-        position.query = {**position.query, **frozen}
-        total = count if total is None else total
-    keys, variants = position.query["series"], position.query.get("variants")
-    by_key = dict(zip(keys, variants)) if variants is not None else scalar_queries.variants_of(call.db, keys)
-    names = {key: (metric, by_key.get(key, "")) for key in keys}
+    names = _frozen_series(call, req, position)
     after = tuple(position.after) if position.after else None
-    rows = scalar_queries.page_by_iter(call.db, keys, after, position.size)
+    rows = scalar_queries.page_by_iter(call.db, list(names), after, position.size)
     page = scalar_json.page(rows, req["task"], names)
+    total = position.total
     return {"events": page.events, "returned": page.returned, "total": total,
             "scroll_id": paging.next_token(call, position, bind=bind, after=page.last, total=total)}
 

@@ -195,13 +195,6 @@ def series_of(session: Session, task_keys: Sequence[int], event_type: str, metri
     return sorted((Series(*r) for r in rows), key=lambda s: (s.metric, s.variant, s.task_key))
 
 
-def variants_of(session: Session, series_keys: Sequence[int]) -> dict[int, str]:
-    """series key -> variant, for those of the series that still exist."""
-    rows = session.execute(text("SELECT key, variant FROM series WHERE key = ANY(:keys)"),
-                           {"keys": list(series_keys)})
-    return {key: variant for key, variant in rows}
-
-
 def task_series(session: Session, company_key: int, task_id: str, event_type: str, metric: str | None = None,
                 variant: str | None = None) -> tuple[Task, list[Series], int]:
     """The caller's task (400/101 when unknown, as tasks.require), its series as series_of lists them

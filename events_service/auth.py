@@ -34,7 +34,7 @@ import jwt
 
 from events_service import errors
 
-API_VERSION_CLAIM = "2.9"
+API_VERSION_CLAIM = "2.20"
 SERVER_VERSION = "0.1.0"
 HASH_SCHEME = "sha256"
 ACCESS_KEY_ALPHABET = string.ascii_uppercase + string.digits

@@ -22,7 +22,7 @@ def test_login_returns_a_jwt_the_sdk_accepts(anonymous, credentials, api):
     response = login(anonymous, *credentials)
     data = api.check_ok(response)
     claims = jwt.decode(data["token"], options={"verify_signature": False})  # as the SDK reads it
-    assert claims["api_version"] == "2.9"
+    assert claims["api_version"] == "2.20"
     assert claims["feature_set"] == "basic"
     assert claims["identity"]["company"]
     assert claims["exp"] - claims["iat"] == 30 * 24 * 3600

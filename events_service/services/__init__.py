@@ -9,4 +9,6 @@ MODULES = (
     "events_service.services.auth",
     "events_service.services.projects",
     "events_service.services.tasks",
+    "events_service.services.task_sections",
+    "events_service.services.single_values",
 )

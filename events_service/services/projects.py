@@ -49,3 +49,17 @@ def get_all(call: Call, req: dict[str, Any]) -> dict[str, Any]:
                          page=req.get("page"), page_size=req.get("page_size"))
     return {"projects": [only_fields(project_document(r, call.company_id), req.get("only_fields"))
                          for r in rows]}
+
+
+@endpoint("projects.update", "2.1")
+def update(call: Call, req: dict[str, Any]) -> dict[str, Any]:
+    """Change a project's name, description, tags or default output destination (the SDK adds system
+    tags to a project it uses for pipelines and datasets)."""
+    row = projects.require(call.db, call.company_key, req["project"])
+    values = {name: req[name] for name in projects.UPDATABLE if name in req}
+    if "name" in values:
+        values["name"] = values["name"].strip()
+        if not values["name"]:
+            raise errors.InvalidProjectName("field 'name': a project name cannot be empty")
+    projects.update(call.db, row.key, values)
+    return {"updated": 1, "fields": values}

@@ -14,12 +14,19 @@ from typing import Any
 from events_service import errors
 from events_service.api.call import Call
 from events_service.api.registry import endpoint
+from events_service.db.queries import delete as delete_queries
 from events_service.db.queries import projects
 from events_service.db.queries import tasks as task_queries
+from events_service.services import task_sections
 from events_service.services.documents import iso, only_fields, wants, without_nulls
 
 # Open-ended sections, stored as sent (tasks.details) and returned as they were stored.
-SECTIONS = ("input", "output", "execution", "script", "hyperparams", "configuration")
+SECTIONS = ("input", "output", "execution", "script", "hyperparams", "configuration", "models", "runtime",
+            "container")
+# What a task's document shows for a section never written, as ClearML's task documents do (the SDK
+# reads e.g. `execution.artifacts` and `output.destination` of every task it loads).
+SECTION_DEFAULTS = {"execution": {}, "output": {}, "hyperparams": {}, "configuration": {},
+                    "models": {"input": [], "output": []}}
 # Plain fields that tasks.edit may change (the project is checked separately).
 EDITABLE = ("name", "type", "comment", "parent", "tags", "system_tags")
 # ClearML's status state machine: current status -> statuses it may move to without `force`.
@@ -51,7 +58,8 @@ def task_document(row: Any, company_id: str, last_metrics: dict[str, Any] | None
         "status_reason": row.status_reason, "tags": list(row.tags), "system_tags": list(row.system_tags),
         "last_iteration": row.last_iteration,
     })
-    doc.update((name, row.details[name]) for name in SECTIONS if name in row.details)
+    doc.update((name, row.details.get(name, SECTION_DEFAULTS.get(name))) for name in SECTIONS
+               if name in row.details or name in SECTION_DEFAULTS)
     if last_metrics is not None:
         doc["last_metrics"] = last_metrics
     return doc
@@ -70,6 +78,7 @@ def _project_key(call: Call, project_id: str | None) -> int | None:
 
 
 @endpoint("tasks.create", "2.1")
+@endpoint("tasks.create", "2.13")
 def create(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """A new task in status 'created' (its events can follow at once)."""
     task_id = uuid.uuid4().hex
@@ -111,6 +120,7 @@ def get_all(call: Call, req: dict[str, Any]) -> dict[str, Any]:
 
 
 @endpoint("tasks.edit", "2.1")
+@endpoint("tasks.edit", "2.13")
 def edit(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """Change fields of a 'created' task (any unpublished task with force); sections replace whole."""
     row = task_queries.lock_one(call.db, call.company_key, req["task"])
@@ -173,3 +183,73 @@ def ping(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     row = task_queries.lock_one(call.db, call.company_key, req["task"])
     task_queries.update_task(call.db, row.key, {"last_update": datetime.now(timezone.utc)})
     return {}
+
+
+@endpoint("tasks.failed", "2.1")
+def failed(call: Call, req: dict[str, Any]) -> dict[str, Any]:
+    """The SDK reports a script that raised (or was killed) this way."""
+    return _change_status(call, req, "failed")
+
+
+@endpoint("tasks.stop", "2.1")
+def stop(call: Call, req: dict[str, Any]) -> dict[str, Any]:
+    """An in_progress task becomes stopped at once (ClearML's rule for tasks run by hand, where no agent
+    is there to stop it); any other status only with force."""
+    row = task_queries.lock_one(call.db, call.company_key, req["task"])
+    if row.status != "in_progress" and not req.get("force"):
+        raise errors.InvalidTaskStatus("only an in_progress task can be stopped (or with force)",
+                                       task=row.id, status=row.status)
+    return _change_status(call, dict(req, force=True), "stopped")
+
+
+@endpoint("tasks.set_requirements", "2.1")
+def set_requirements(call: Call, req: dict[str, Any]) -> dict[str, Any]:
+    """script.requirements replaced by the given strings (pip, conda, ...)."""
+    row = task_queries.lock_one(call.db, call.company_key, req["task"])
+    task_sections.editable(row, req.get("force"))
+    script = {**(row.details.get("script") or {}), "requirements": req["requirements"]}
+    now = datetime.now(timezone.utc)
+    task_queries.update_task(call.db, row.key, {"last_change": now, "last_update": now}, {"script": script})
+    return {"updated": 1, "fields": {"script.requirements": req["requirements"]}}
+
+
+def _delete_events(call: Call, row: Any) -> dict[str, Any]:
+    """The task's events through events.delete_for_task's own path (with its row lock)."""
+    count = delete_queries.delete_events(call.db, row.key)
+    return {"deleted": count > 0, "deleted_count": count}
+
+
+@endpoint("tasks.reset", "2.1")
+def reset(call: Call, req: dict[str, Any]) -> dict[str, Any]:
+    """Back to created: events, output artifacts and models, runtime and the run's times are cleared
+    (with clear_all also script and execution). A completed task needs force, a published one is final."""
+    row = task_queries.lock_one(call.db, call.company_key, req["task"])
+    if row.status == "published" or (row.status == "completed" and not req.get("force")):
+        raise errors.InvalidTaskStatus("a completed task is reset only with force, a published one never",
+                                       task=row.id, status=row.status)
+    details = dict(row.details)
+    execution = dict(details.get("execution") or {})
+    execution["artifacts"] = [a for a in execution.get("artifacts") or [] if a.get("mode") == "input"]
+    sections = {"execution": {} if req["clear_all"] else execution, "runtime": {},
+                "models": {"input": (details.get("models") or {}).get("input") or [], "output": []}}
+    if req["clear_all"]:
+        sections["script"] = {}
+    events = _delete_events(call, row)
+    now = datetime.now(timezone.utc)
+    values = {"status": "created", "status_changed": now, "last_update": now, "last_change": now,
+              "started": None, "completed": None, "status_reason": req.get("status_reason"),
+              "status_message": req.get("status_message")}
+    task_queries.update_task(call.db, row.key, values, sections)
+    return {"updated": 1, "fields": {"status": "created", "status_changed": iso(now)}, "events": events}
+
+
+@endpoint("tasks.delete", "2.1")
+def delete(call: Call, req: dict[str, Any]) -> dict[str, Any]:
+    """The task and its events are removed; an in_progress task only with force, a published one never."""
+    row = task_queries.lock_one(call.db, call.company_key, req["task"])
+    if row.status == "published" or (row.status == "in_progress" and not req.get("force")):
+        raise errors.InvalidTaskStatus("an in_progress task is deleted only with force, a published one "
+                                       "never", task=row.id, status=row.status)
+    events = _delete_events(call, row)
+    task_queries.delete_task(call.db, row.key)
+    return {"deleted": True, "events": events}

@@ -19,7 +19,8 @@ def test_every_seed_endpoint_version_is_loaded(schema):
     assert versions["events.get_task_log"] == ["1.5", "1.7", "2.9"]  # 2.9: ClearML's, for the current SDK
     assert versions["events.debug_images"] == ["2.1", "2.7"]
     assert versions["events.get_task_metrics"] == ["2.7"]
-    assert len([n for n in versions if n.startswith("events.")]) == 17
+    assert versions["events.get_task_single_value_metrics"] == ["2.20"]  # ClearML's, for the current SDK
+    assert len([n for n in versions if n.startswith("events.")]) == 18
 
 
 def test_every_handler_has_a_schema_entry(app, schema):

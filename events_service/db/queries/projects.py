@@ -61,3 +61,21 @@ def find(session: Session, company_key: int, *, ids: Sequence[str] | None = None
     where.tags("system_tags", system_tags, "system_tags")
     return listing(session, f"SELECT {COLUMNS} FROM projects", where,
                    order_clause(order_by, ORDER_FIELDS, default="created, key"), page, page_size)
+
+
+# Columns projects.update may set, with the cast their parameter needs (names go into SQL: only these).
+UPDATABLE: dict[str, str | None] = {"name": None, "description": None, "tags": "text[]",
+                                    "system_tags": "text[]", "default_output_destination": None}
+
+
+def update(session: Session, project_key: int, values: dict[str, Any]) -> None:
+    """Set the given columns and last_update; 400/801 when the new name is taken in the company."""
+    sets = [f"{name} = CAST(:{name} AS {UPDATABLE[name]})" if UPDATABLE[name] else f"{name} = :{name}"
+            for name in values]
+    taken = session.execute(text(
+        "SELECT 1 FROM projects p WHERE p.company_key = (SELECT company_key FROM projects WHERE key = :key) "
+        "AND p.name = :name AND p.key <> :key"), {"key": project_key, "name": values.get("name")}).first()
+    if taken:
+        raise errors.ExpectedUniqueData("a project with this name already exists", name=values["name"])
+    session.execute(text(f"UPDATE projects SET {', '.join(sets + ['last_update = now()'])} WHERE key = :key"),
+                    dict(values, key=project_key))

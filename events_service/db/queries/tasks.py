@@ -157,3 +157,14 @@ def last_metrics(session: Session, task_keys: Sequence[int]) -> dict[int, dict[s
             "metric": r.metric, "variant": r.variant, "value": r.last_value,
             "min_value": r.min_value, "max_value": r.max_value}
     return result
+
+
+def raise_last_iteration(session: Session, task_key: int, iteration: int) -> None:
+    """Move the task's last_iteration up to `iteration` (never down)."""
+    session.execute(text("UPDATE tasks SET last_iteration = GREATEST(last_iteration, :it) WHERE key = :key"),
+                    {"it": iteration, "key": task_key})
+
+
+def delete_task(session: Session, task_key: int) -> None:
+    """Remove the task row (its events and series must be gone first: db/queries/delete.py)."""
+    session.execute(text("DELETE FROM tasks WHERE key = :key"), {"key": task_key})

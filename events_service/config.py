@@ -39,6 +39,10 @@ DEFAULTS: dict[str, Any] = {
     "RETURN_STACK": False,
     # Most tasks one multi_task_scalar_metrics_iter_histogram call may compare (more: 400/12).
     "MAX_TASKS_PER_MULTI_TASK_CALL": 100,
+    # Folder of the files store (events_service/files): uploads of the SDK, one folder per company.
+    "FILES_DIR": str(PROJECT_DIR / ".tmp" / "files"),
+    # Largest upload to the files store, in bytes (larger: 413, nothing written).
+    "FILES_MAX_UPLOAD_BYTES": 8 * 1024 ** 3,
     # Database connections kept per worker process.
     "POOL_SIZE": 5,
 }

@@ -79,6 +79,14 @@ class InvalidRegex(ApiError):
     code, subcode, msg = 400, 21, "Malformed regular expression"
 
 
+class InvalidModelId(ApiError):
+    code, subcode, msg = 400, 200, "Invalid model id"
+
+
+class ModelIsReady(ApiError):
+    code, subcode, msg = 400, 202, "Model is ready"
+
+
 class InvalidProjectId(ApiError):
     code, subcode, msg = 400, 401, "Invalid project id"
 
@@ -135,6 +143,14 @@ class EndpointNotFound(ApiError):
     @property
     def message(self) -> str:
         return f"Unable to find endpoint for name {self.name} and version {self.version}"
+
+
+class FileNotFound(ApiError):
+    code, subcode, msg = 404, 1, "File not found"
+
+
+class LengthRequired(ApiError):
+    code, subcode, msg = 411, 0, "Content-Length required"
 
 
 class RequestTooLarge(ApiError):

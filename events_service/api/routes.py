@@ -175,6 +175,15 @@ def _authenticate(call: Call) -> None:
     call.identity, call.company_id, call.company_key = identity, identity.company_id, company_key
 
 
+def authenticated_call() -> Call:
+    """A Call for a request served outside the API blueprint (the files store), authenticated the same
+    way as every endpoint (401 otherwise); its session reads in autocommit."""
+    call = g.call = _new_call()
+    call.session = db_session.get(autocommit=True)
+    _authenticate(call)
+    return call
+
+
 @blueprint.route("/", defaults={"path": ""}, methods=METHODS)
 @blueprint.route("/<path:path>", methods=METHODS)
 def dispatch(path: str) -> Response:

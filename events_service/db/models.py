@@ -4,6 +4,7 @@ Layout (reasons and measurements in migrations/versions/0001_initial.py and the 
   companies, tasks   tenants and the tasks events belong to; every table carries company_key.
   credentials        access keys with hashed secrets; each pair belongs to one company (0003).
   projects           ClearML projects, the tasks' folders, unique by name within a company (0003).
+  models             ClearML models (weights files) of a company, listed on their tasks (0005).
   series             one row per (task, event type, metric, variant) with its running statistics;
                      event rows point at it, so the hot tables stay narrow.
   *_events           one TimescaleDB hypertable per event type, partitioned by the event's own
@@ -178,3 +179,22 @@ EVENT_TABLES = {
     "plot": plot_events,
     "log": log_events,
 }
+
+# ClearML's models (0005): queried fields as columns, the rest of the document in `details`.
+models = Table(
+    "models", metadata,
+    Column("key", BigInteger, primary_key=True, autoincrement=True),
+    Column("company_key", Integer, ForeignKey("companies.key"), nullable=False),
+    Column("id", Text, nullable=False, unique=True),
+    Column("name", Text, nullable=False),
+    Column("user_id", Text),
+    Column("project_key", BigInteger, ForeignKey("projects.key", ondelete="SET NULL")),
+    Column("task", Text),
+    Column("ready", Boolean, nullable=False, server_default=text("false")),
+    Column("tags", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("system_tags", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("details", JSONB, nullable=False, server_default="{}"),
+    Column("created", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("last_update", DateTime(timezone=True)),
+    Index("ix_models_company_key_task", "company_key", "task"),
+)

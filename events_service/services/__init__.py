@@ -11,4 +11,5 @@ MODULES = (
     "events_service.services.tasks",
     "events_service.services.task_sections",
     "events_service.services.single_values",
+    "events_service.services.models",
 )

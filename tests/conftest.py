@@ -118,8 +118,9 @@ def credentials(database_url) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="session")
-def app(database_url, credentials):
-    app = create_app({"DATABASE_URL": database_url, "VALIDATE_RESPONSES": True, "SECRET_KEY": SECRET})
+def app(database_url, credentials, tmp_path_factory):
+    app = create_app({"DATABASE_URL": database_url, "VALIDATE_RESPONSES": True, "SECRET_KEY": SECRET,
+                      "FILES_DIR": str(tmp_path_factory.mktemp("files"))})
     app.test_client_class = AuthenticatedClient
     with app.test_client() as anonymous:
         body = anonymous.get("/auth.login", headers={"Authorization": basic_auth(*credentials)}).get_json()
@@ -198,7 +199,8 @@ def gunicorn(database_url: str, log_path: Path, workers: int = 2, args: tuple[st
 @pytest.fixture(scope="session")
 def server(database_url, tmp_path_factory):
     """A real gunicorn (2 workers) on the test database."""
-    with gunicorn(database_url, tmp_path_factory.mktemp("gunicorn") / "server.log") as base:
+    with gunicorn(database_url, tmp_path_factory.mktemp("gunicorn") / "server.log",
+                  EVENTS_FILES_DIR=str(tmp_path_factory.mktemp("files-store"))) as base:
         yield base
 
 

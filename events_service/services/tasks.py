@@ -222,11 +222,11 @@ def _delete_events(call: Call, row: Any) -> dict[str, Any]:
 @endpoint("tasks.reset", "2.1")
 def reset(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     """Back to created: events, output artifacts and models, runtime and the run's times are cleared
-    (with clear_all also script and execution). A completed task needs force, a published one is final."""
+    (with clear_all also script and execution). A published task is final. As ClearML's server does,
+    a completed task is reset without force: the SDK resets a completed task it re-uses that way."""
     row = task_queries.lock_one(call.db, call.company_key, req["task"])
-    if row.status == "published" or (row.status == "completed" and not req.get("force")):
-        raise errors.InvalidTaskStatus("a completed task is reset only with force, a published one never",
-                                       task=row.id, status=row.status)
+    if row.status == "published":
+        raise errors.InvalidTaskStatus("a published task cannot be reset", task=row.id, status=row.status)
     details = dict(row.details)
     execution = dict(details.get("execution") or {})
     execution["artifacts"] = [a for a in execution.get("artifacts") or [] if a.get("mode") == "input"]

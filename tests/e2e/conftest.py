@@ -100,7 +100,7 @@ def sdk_environment(server: str, credentials: tuple[str, str], home: Path, proxy
         "CLEARML_CONFIG_FILE": str(config),
         "CLEARML_API_HOST": server,
         "CLEARML_WEB_HOST": server,
-        "CLEARML_FILES_HOST": server,
+        "CLEARML_FILES_HOST": f"{server}/files",
         "CLEARML_API_ACCESS_KEY": credentials[0],
         "CLEARML_API_SECRET_KEY": credentials[1],
         "CLEARML_TASK_NO_REUSE": "1",

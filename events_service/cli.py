@@ -51,9 +51,8 @@ def print_pair(out: TextIO, company: tenants.Company, access_key: str, secret: s
         f"export CLEARML_WEB_HOST={api_host}\n"
         f"export CLEARML_API_ACCESS_KEY={access_key}\n"
         f"export CLEARML_API_SECRET_KEY={secret}\n"
-        "# debug images: this service stores no files; use a file:// (or s3://...) upload destination,\n"
-        "# e.g. Logger.current_logger().set_default_upload_destination('file:///data/clearml'),\n"
-        "# or point CLEARML_FILES_HOST at a clearml files server.\n")
+        "# debug images, media, artifacts and models go to this service's files store:\n"
+        f"export CLEARML_FILES_HOST={api_host}/files\n")
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:

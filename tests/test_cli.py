@@ -30,6 +30,7 @@ def test_create_prints_a_working_pair_once(database_url, anonymous, api, db):
                      "--api-host", "http://127.0.0.1:9999")
     assert code == 0
     assert "export CLEARML_API_HOST=http://127.0.0.1:9999" in text
+    assert "export CLEARML_FILES_HOST=http://127.0.0.1:9999/files" in text
     key, secret = printed_pair(text)
     token = api.check_ok(anonymous.get("/auth.login",
                                        headers={"Authorization": basic_auth(key, secret)}))["token"]

@@ -62,9 +62,9 @@ def upload() -> Response:
     made, factory = _incoming(files_dir)
     try:
         try:
-            _, _, parts = FormDataParser(stream_factory=factory, max_content_length=limit,
-                                            max_form_memory_size=1024 * 1024).parse_from_environ(
-                request.environ)
+            parser = FormDataParser(stream_factory=factory, max_content_length=limit,
+                                    max_form_memory_size=1024 * 1024)
+            _, _, parts = parser.parse_from_environ(request.environ)
         except RequestEntityTooLarge:
             raise errors.RequestTooLarge(limit=limit)
         if not parts:

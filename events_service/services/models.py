@@ -27,7 +27,8 @@ def model_document(row: Any, company_id: str) -> dict[str, Any]:
     doc = without_nulls({
         "id": row.id, "name": row.name, "user": row.user_id, "company": company_id, "task": row.task,
         "project": row.project_id, "ready": row.ready, "tags": list(row.tags),
-        "system_tags": list(row.system_tags), "created": iso(row.created), "last_update": iso(row.last_update),
+        "system_tags": list(row.system_tags), "created": iso(row.created),
+        "last_update": iso(row.last_update),
     })
     doc.update(row.details)
     return doc
@@ -62,7 +63,8 @@ def create(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     model_id = uuid.uuid4().hex
     model_queries.create(call.db, call.company_key, model_id=model_id, name=values["name"],
                          user_id=call.identity.user_id, project_key=values.get("project_key"),
-                         task=values.get("task"), ready=values.get("ready", True), tags=values.get("tags", []),
+                         task=values.get("task"), ready=values.get("ready", True),
+                         tags=values.get("tags", []),
                          system_tags=values.get("system_tags", []), details=details)
     return {"id": model_id, "created": True}
 
@@ -110,14 +112,15 @@ def update_for_task(call: Call, req: dict[str, Any]) -> dict[str, Any]:
         model_id, created = uuid.uuid4().hex, True
         model_queries.create(call.db, call.company_key, model_id=model_id, name=req.get("name") or task.name,
                              user_id=call.identity.user_id, project_key=None, task=task.id, ready=False,
-                             tags=req.get("tags", []), system_tags=req.get("system_tags", []), details=details)
+                             tags=req.get("tags", []), system_tags=req.get("system_tags", []),
+                             details=details)
     else:
         raise errors.MissingRequiredFields("uri or override_model_id", missing=["uri"])
     models = task.details.get("models") or {}
     output = [m for m in models.get("output") or [] if m.get("name") != "Output Model"]
     output.append({"name": "Output Model", "model": model_id})
-    task_queries.update_task(call.db, task.key, {}, {"models": {"input": models.get("input") or [],
-                                                                 "output": output}})
+    task_models = {"input": models.get("input") or [], "output": output}
+    task_queries.update_task(call.db, task.key, {}, {"models": task_models})
     return {"id": model_id, "created": created, "updated": int(not created), "fields": details}
 
 

@@ -63,7 +63,9 @@ def edit_hyper_params(call: Call, req: dict[str, Any]) -> dict[str, Any]:
         if not item.get("section") or not item.get("name"):
             raise errors.ValidationError(f"field 'hyperparams.{index}': section and name are required")
     replace = req.get("replace_hyperparams", "none")
-    current: dict[str, dict[str, Any]] = {} if replace == "all" else dict(row.details.get("hyperparams") or {})
+    current: dict[str, dict[str, Any]] = {}
+    if replace != "all":
+        current = dict(row.details.get("hyperparams") or {})
     if replace == "section":
         for item in req["hyperparams"]:
             current[item["section"]] = {}
@@ -202,7 +204,8 @@ def delete_models(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     row = _locked(call, dict(req, force=True))
     models = _models(row)
     gone = {(m["type"], m["name"]) for m in req["models"]}
-    kept = {kind: [m for m in entries if (kind, m.get("name")) not in gone] for kind, entries in models.items()}
+    kept = {kind: [m for m in entries if (kind, m.get("name")) not in gone]
+            for kind, entries in models.items()}
     changed = kept != models
     if changed:
         _save(call, row, models=kept)

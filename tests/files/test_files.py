@@ -68,7 +68,8 @@ def test_a_second_upload_replaces_the_file(client):
     assert fetch(client, f"/files/{path}").data == b"two"
 
 
-@pytest.mark.parametrize("name", ["../escape.txt", "a/../../escape.txt", "//etc/escape.txt", "a/%2e%2e/%2e%2e/x",
+@pytest.mark.parametrize("name", ["../escape.txt", "a/../../escape.txt", "//etc/escape.txt",
+                                  "a/%2e%2e/%2e%2e/x",
                                   "a/%252e%252e/x", "a//b", "a/./b", "C:/x", "a/%2fb", "a\x00b"])
 def test_traversal_in_an_upload_is_400_and_nothing_is_written(app, client, name):
     before = stored(app)
@@ -117,7 +118,8 @@ def test_an_upload_over_the_limit_is_413_and_writes_nothing(app, client, monkeyp
 def test_a_body_that_is_not_multipart_or_holds_no_file_is_400(app, client):
     before = stored(app)
     assert client.post("/files", data=b"raw", content_type="application/octet-stream").status_code == 400
-    assert client.post("/files", data={"field": "value"}, content_type="multipart/form-data").status_code == 400
+    response = client.post("/files", data={"field": "value"}, content_type="multipart/form-data")
+    assert response.status_code == 400
     assert stored(app) == before
 
 

@@ -29,7 +29,8 @@ def test_create_get_and_list(api):
     assert {k: model[k] for k in ("id", "name", "project", "task", "framework", "labels", "design", "ready",
                                   "tags", "uri")} == {
         "id": model_id, "name": "resnet", "project": project, "task": task, "framework": "PyTorch",
-        "labels": {"cat": 1}, "design": {"design": "x"}, "ready": False, "tags": ["a"], "uri": "file:///w.bin"}
+        "labels": {"cat": 1}, "design": {"design": "x"}, "ready": False, "tags": ["a"],
+        "uri": "file:///w.bin"}
     assert model["metadata"] == {"acc": {"key": "acc", "type": "float", "value": "0.9"}}
     listed = api.call("models.get_all", "2.20", task=[task], only_fields=["name", "uri"])["models"]
     assert listed == [{"id": model_id, "name": "resnet", "uri": "file:///w.bin"}]
@@ -49,7 +50,8 @@ def test_edit_set_ready_metadata_and_delete(api):
     assert {k: v["value"] for k, v in model["metadata"].items()} == {"a": "3", "b": "2"}
     assert api.error("models.edit", model=model_id, uri="http://elsewhere")[:2] == (400, 202)
     assert api.error("models.delete", model=model_id)[:2] == (400, 202)
-    assert api.call("models.delete", model=model_id, force=True) == {"deleted": True, "url": "http://x/files/w2.bin"}
+    deleted = api.call("models.delete", model=model_id, force=True)
+    assert deleted == {"deleted": True, "url": "http://x/files/w2.bin"}
     assert api.error("models.get_by_id", model=model_id)[:2] == (400, 200)
 
 

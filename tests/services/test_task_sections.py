@@ -69,10 +69,12 @@ def test_configuration_edit_get_names_and_delete(api):
     api.call("tasks.edit_configuration", "2.20", task=task_id,
              configuration=[{"name": "model", "value": "a = 1", "type": "dictionary"}, {"name": "empty"}])
     got = api.call("tasks.get_configurations", "2.20", tasks=[task_id], names=["model"])["configurations"]
-    assert got == [{"task": task_id, "configuration": [{"name": "model", "value": "a = 1", "type": "dictionary"}]}]
+    assert got == [{"task": task_id,
+                    "configuration": [{"name": "model", "value": "a = 1", "type": "dictionary"}]}]
     names = api.call("tasks.get_configuration_names", "2.20", tasks=[task_id])["configurations"]
     assert names == [{"task": task_id, "names": ["model"]}]
-    assert api.call("tasks.delete_configuration", "2.20", task=task_id, configuration=["model"])["deleted"] == 1
+    deleted = api.call("tasks.delete_configuration", "2.20", task=task_id, configuration=["model"])
+    assert deleted["deleted"] == 1
     assert list(api.call("tasks.get_by_id", task=task_id)["task"]["configuration"]) == ["empty"]
 
 
@@ -97,7 +99,8 @@ def test_task_models_add_replace_by_name_and_delete(api):
     api.call("tasks.add_or_update_model", "2.20", task=task_id, name="w", model="m2", type="output")
     api.call("tasks.add_or_update_model", "2.20", task=task_id, name="base", model="m0", type="input")
     task = api.call("tasks.get_by_id", task=task_id)["task"]
-    assert task["models"] == {"input": [{"name": "base", "model": "m0"}], "output": [{"name": "w", "model": "m2"}]}
+    assert task["models"] == {"input": [{"name": "base", "model": "m0"}],
+                              "output": [{"name": "w", "model": "m2"}]}
     assert task["last_iteration"] == 12
     api.call("tasks.delete_models", "2.20", task=task_id, models=[{"name": "base", "type": "input"}])
     assert api.call("tasks.get_by_id", task=task_id)["task"]["models"]["input"] == []
@@ -116,7 +119,8 @@ def test_bad_section_requests_are_4xx_naming_the_field(api):
     code, subcode, msg = api.error("tasks.edit_hyper_params", "2.20", task=task_id,
                                    hyperparams=[{"section": "A", "value": "1"}])
     assert (code, subcode) == (400, 12) and "hyperparams.0" in msg
-    code, subcode, msg = api.error("tasks.add_or_update_artifacts", "2.20", task=task_id, artifacts=[{"key": 1}])
+    code, subcode, msg = api.error("tasks.add_or_update_artifacts", "2.20", task=task_id,
+                                   artifacts=[{"key": 1}])
     assert (code, subcode) == (400, 12) and "artifacts.0" in msg
     assert api.error("tasks.add_or_update_model", "2.20", task=task_id, name="w", model="m",
                      type="sideways")[:2] == (400, 12)
@@ -126,7 +130,8 @@ def test_bad_section_requests_are_4xx_naming_the_field(api):
 def test_failed_stop_reset_and_set_requirements(api):
     task_id = running_task(api)
     api.call("tasks.set_requirements", "2.20", task=task_id, requirements={"pip": "numpy==2.0\n"})
-    assert api.call("tasks.get_by_id", task=task_id)["task"]["script"]["requirements"] == {"pip": "numpy==2.0\n"}
+    script = api.call("tasks.get_by_id", task=task_id)["task"]["script"]
+    assert script["requirements"] == {"pip": "numpy==2.0\n"}
     api.call("tasks.stop", "2.20", task=task_id)
     assert api.call("tasks.get_by_id", task=task_id)["task"]["status"] == "stopped"
     assert api.error("tasks.stop", "2.20", task=task_id)[:2] == (400, 110)
@@ -170,7 +175,8 @@ def test_single_values_are_the_newest_scalars_at_the_single_value_iteration(api)
     task_id = running_task(api)
     api.add_batch([scalar(task_id, SINGLE_VALUE_ITER, "Summary", "accuracy", 0.5),
                    scalar(task_id, 1, "loss", "train", 2.0)])
-    api.add_batch([{**scalar(task_id, SINGLE_VALUE_ITER, "Summary", "accuracy", 0.875), "timestamp": 2 ** 41}])
+    newer = scalar(task_id, SINGLE_VALUE_ITER, "Summary", "accuracy", 0.875)
+    api.add_batch([{**newer, "timestamp": 2 ** 41}])
     (got,) = api.call("events.get_task_single_value_metrics", "2.20", tasks=[task_id])["tasks"]
     assert got == {"task": task_id, "values": [{"metric": "Summary", "variant": "accuracy", "value": 0.875,
                                                 "timestamp": 2 ** 41, "iter": SINGLE_VALUE_ITER}]}

@@ -33,7 +33,8 @@ def create(session: Session, company_key: int, *, model_id: str, name: str, user
 def require(session: Session, company_key: int, model_id: str, for_update: bool = False) -> Any:
     """The company's model, or 400/1201 (another company's model is as unknown as a missing one)."""
     lock = " FOR UPDATE OF m" if for_update else ""
-    row = session.execute(text(f"SELECT {COLUMNS} FROM {FROM} WHERE m.company_key = :ck AND m.id = :id{lock}"),
+    row = session.execute(text(
+        f"SELECT {COLUMNS} FROM {FROM} WHERE m.company_key = :ck AND m.id = :id{lock}"),
                           {"ck": company_key, "id": model_id}).first()
     if row is None:
         raise errors.InvalidModelId(id=model_id)
@@ -71,7 +72,8 @@ def find(session: Session, company_key: int, *, ids: Sequence[str] | None = None
                    order_clause(order_by, ORDER_FIELDS, default="m.key"), page, page_size)
 
 
-def update(session: Session, model_key: int, values: dict[str, Any], details: dict[str, Any] | None = None) -> None:
+def update(session: Session, model_key: int, values: dict[str, Any],
+           details: dict[str, Any] | None = None) -> None:
     """Set the given columns and last_update; `details` fields replace the stored ones of the same name."""
     sets = [f"{name} = CAST(:{name} AS {UPDATABLE[name]})" if UPDATABLE[name] else f"{name} = :{name}"
             for name in values]

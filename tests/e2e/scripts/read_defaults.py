@@ -41,8 +41,8 @@ for title, series in (("samples", "ramp"), ("media", "clip")):
                                         "sha256": digest(StorageManager.get_local_copy(event["url"]))}
 out["samples"] = samples
 out["model_sha256"] = digest(Model(model_id=manifest["model"]).get_local_copy())
-out["failed"] = [t.id for t in Task.get_tasks(project_name=manifest["project"],
-                                               task_filter={"status": ["failed"]})]
+failed = Task.get_tasks(project_name=manifest["project"], task_filter={"status": ["failed"]})
+out["failed"] = [t.id for t in failed]
 
 consumer = Task.init(project_name=manifest["project"], task_name="uses the model")
 model = InputModel(model_id=manifest["model"])

@@ -6,8 +6,12 @@ How a caller proves who it is (ClearML's scheme, which the clearml SDK speaks):
   user, so a Bearer call needs no database lookup; it expires (`exp`), and on the 401 that follows
   the SDK logs in again by itself.
 - The token must be a JWT: the SDK decodes it (without checking the signature) to read
-  `api_version`, which picks the request classes it uses. It claims "2.9", the lowest version the
-  current SDK ships; a lower claim makes clearml 2.x crash (../shared/docs/clearml-sdk.md).
+  `api_version`, which picks the request classes it uses (2.9, 2.13, 2.20 or 2.23 in clearml 2.1).
+  It claims "2.20": the lowest claim under which the SDK calls what a typical script needs
+  (get_reported_single_values refuses below 2.20; the task's models lists, delete_artifacts and
+  model metadata start at 2.13). Requests at any version are served by the highest schema version
+  not above it, so older URLs keep working; a claim below 2.9 makes clearml 2.x crash
+  (../shared/docs/clearml-sdk.md).
 - Signing: HS256 through PyJWT, the library the SDK itself uses to read the token. It checks the
   signature in constant time and `exp`/`iat` for us; a hand-rolled HS256 would be ~40 lines that
   would each need the same tests. The key is derived from the server's SECRET_KEY with a label, so

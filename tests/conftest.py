@@ -146,6 +146,13 @@ def api(app, client) -> ApiHelper:
     return ApiHelper(app, client)
 
 
+@pytest.fixture(scope="module")
+def other(app, database_url) -> ApiHelper:
+    """The API as seen by a caller of another company (a new company for each test module)."""
+    key, secret = make_credentials(database_url, f"other company {uuid.uuid4().hex[:8]}")
+    return ApiHelper(app, app.test_client(authorization=basic_auth(key, secret)))
+
+
 @pytest.fixture
 def task_id() -> str:
     """A task id no other test uses: tests share the database and stay independent through ids."""

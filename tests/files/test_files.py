@@ -8,16 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_credentials
-from tests.helpers import basic_auth
-
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
-
-
-@pytest.fixture(scope="module")
-def other(app, database_url):
-    key, secret = make_credentials(database_url, f"files other {uuid.uuid4().hex[:8]}")
-    return app.test_client(authorization=basic_auth(key, secret))
 
 
 def unique(name: str) -> str:
@@ -86,6 +77,7 @@ def test_traversal_in_a_download_is_400(client, url):
 
 
 def test_another_companys_file_does_not_exist_for_the_caller(client, other):
+    other = other.client
     path = unique("artifacts/secret/secret.bin")
     upload(client, {path: b"ours"})
     assert fetch(other, f"/files/{path}").status_code == 404

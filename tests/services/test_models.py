@@ -3,17 +3,6 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
-from tests.conftest import make_credentials
-from tests.helpers import ApiHelper, basic_auth
-
-
-@pytest.fixture(scope="module")
-def other(app, database_url) -> ApiHelper:
-    key, secret = make_credentials(database_url, f"models other {uuid.uuid4().hex[:8]}")
-    return ApiHelper(app, app.test_client(authorization=basic_auth(key, secret)))
-
 
 def new_model(api, **fields) -> str:
     return api.call("models.create", "2.20", **{"uri": "file:///w.bin", "name": "m", **fields})["id"]

@@ -5,18 +5,9 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
-from tests.conftest import make_credentials
-from tests.helpers import ApiHelper, basic_auth, scalar
+from tests.helpers import scalar
 
 SINGLE_VALUE_ITER = -2147483648
-
-
-@pytest.fixture(scope="module")
-def other(app, database_url) -> ApiHelper:
-    key, secret = make_credentials(database_url, f"sections other {uuid.uuid4().hex[:8]}")
-    return ApiHelper(app, app.test_client(authorization=basic_auth(key, secret)))
 
 
 def new_task(api, **fields) -> str:

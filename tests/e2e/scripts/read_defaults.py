@@ -1,7 +1,7 @@
-"""A second script, as a team mate would write it: it opens the task defaults_run.py made, reads back
-what it reported through the SDK's own getters, and uses its model in a task of its own.
+"""A second script, as a team mate would write it: it opens the task defaults_run.py made and reads
+back what it reported through the SDK's own getters (use_model.py uses its model).
 
-    read_defaults.py MANIFEST_JSON FAILED_TASK_ID OUT_JSON
+    read_defaults.py MANIFEST_JSON FAILED_PROJECT OUT_JSON
 
 Files are compared by their SHA-256 (the test knows the originals).
 """
@@ -10,10 +10,10 @@ import json
 import sys
 
 import numpy as np
-from clearml import InputModel, Model, StorageManager, Task
+from clearml import Model, StorageManager, Task
 
 manifest = json.load(open(sys.argv[1]))
-failed_task_id, out_path = sys.argv[2], sys.argv[3]
+failed_project, out_path = sys.argv[2], sys.argv[3]
 
 
 def digest(path):
@@ -41,14 +41,9 @@ for title, series in (("samples", "ramp"), ("media", "clip")):
                                         "sha256": digest(StorageManager.get_local_copy(event["url"]))}
 out["samples"] = samples
 out["model_sha256"] = digest(Model(model_id=manifest["model"]).get_local_copy())
-failed = Task.get_tasks(project_name=manifest["project"], task_filter={"status": ["failed"]})
-out["failed"] = [t.id for t in failed]
+only_failed = {"status": ["failed"]}
+out["failed"] = [t.id for t in Task.get_tasks(project_name=failed_project, task_filter=only_failed)]
+own_failed = Task.get_tasks(project_name=manifest["project"], task_filter=only_failed)
+out["failed_in_own_project"] = [t.id for t in own_failed]
 
-consumer = Task.init(project_name=manifest["project"], task_name="uses the model")
-model = InputModel(model_id=manifest["model"])
-consumer.connect(model)
-out["consumer"] = consumer.id
-out["input_model_sha256"] = digest(model.get_local_copy())
-consumer.close()
-out["consumer_input_models"] = dict(Task.get_task(task_id=consumer.id).input_models_id)
 json.dump(out, open(out_path, "w"), default=str)

@@ -42,17 +42,22 @@ def _company(session: Session, ref: str, default_id: str) -> tenants.Company:
     return tenants.find_company(session, ref) or tenants.ensure_company(session, uuid.uuid4().hex, ref)
 
 
+def hosts(api_host: str) -> str:
+    """The SDK's server variables (no secret in them): the API, and its files store at /files."""
+    return (f"export CLEARML_API_HOST={api_host}\n"
+            f"export CLEARML_WEB_HOST={api_host}\n"
+            "# debug images, media, artifacts and models go to this service's files store:\n"
+            f"export CLEARML_FILES_HOST={api_host}/files\n")
+
+
 def print_pair(out: TextIO, company: tenants.Company, access_key: str, secret: str, api_host: str) -> None:
     out.write(
         f"New credentials for company {company.name or company.id!r} (id {company.id}).\n"
         "The secret key is shown only now; the server keeps only its hash.\n\n"
         "# for the clearml SDK (or put them in clearml.conf, api.credentials):\n"
-        f"export CLEARML_API_HOST={api_host}\n"
-        f"export CLEARML_WEB_HOST={api_host}\n"
+        f"{hosts(api_host)}"
         f"export CLEARML_API_ACCESS_KEY={access_key}\n"
-        f"export CLEARML_API_SECRET_KEY={secret}\n"
-        "# debug images, media, artifacts and models go to this service's files store:\n"
-        f"export CLEARML_FILES_HOST={api_host}/files\n")
+        f"export CLEARML_API_SECRET_KEY={secret}\n")
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
@@ -95,7 +100,9 @@ def _run(args: argparse.Namespace, session: Session, settings: dict, out: TextIO
             keys = ", ".join(c.access_key for c in existing if c.revoked is None)
             out.write(f"The default company already has credentials (access keys: {keys}); "
                       "their secrets were shown when created.\n"
-                      "A new pair: events-service credentials create --company default\n")
+                      "A new pair: events-service credentials create --company default\n"
+                      "# for the clearml SDK, with the access and secret key of a pair:\n"
+                      f"{hosts(args.api_host)}")
         else:
             print_pair(out, company, *create_pair(session, company, "default"), api_host=args.api_host)
     elif args.command == "list":

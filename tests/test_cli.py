@@ -58,6 +58,7 @@ def test_default_creates_the_first_pair_of_the_default_company_once(database_url
     if "CLEARML_API_SECRET_KEY" in first:  # a fresh database: the first call made the pair
         key = printed_pair(first)[0]
         assert key in second and "CLEARML_API_SECRET_KEY" not in second
+    assert "export CLEARML_FILES_HOST=" in first and "export CLEARML_FILES_HOST=" in second
     company = db.execute("SELECT c.id FROM credentials k JOIN companies c ON c.key = k.company_key "
                          "WHERE c.id = 'd1bd92a3b039400cbafc60a7a5b1e52b' AND k.revoked IS NULL").fetchall()
     assert len(company) >= 1

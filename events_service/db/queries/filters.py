@@ -1,4 +1,5 @@
-"""Pieces of the tasks/projects listing queries: ClearML's filter conventions as SQL conditions."""
+"""Pieces of the tasks/projects/models queries: ClearML's filter conventions as SQL conditions, and
+the SET list of their updates."""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -75,3 +76,13 @@ def listing(session: Session, select_from: str, where: Where, order_by: str, pag
         params.update(limit=page_size, offset=(page or 0) * page_size)
     with regex_guard():
         return list(session.execute(text(sql), params))
+
+
+def assignments(values: dict[str, Any], casts: dict[str, str | None]) -> list[str]:
+    """`column = :column` for each value (with the column's CAST where it needs one). Column names go
+    into the SQL text, so only those `casts` lists (the table's updatable columns) are accepted."""
+    unknown = set(values) - set(casts)
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    return [f"{name} = CAST(:{name} AS {casts[name]})" if casts[name] else f"{name} = :{name}"
+            for name in values]

@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from events_service import errors, jsonutil
-from events_service.db.queries.filters import Where, listing, order_clause
+from events_service.db.queries.filters import Where, assignments, listing, order_clause
 
 COLUMNS = ("m.key, m.id, m.name, m.user_id, m.task, m.ready, m.tags, m.system_tags, m.details, m.created, "
            "m.last_update, p.id AS project_id")
@@ -75,8 +75,7 @@ def find(session: Session, company_key: int, *, ids: Sequence[str] | None = None
 def update(session: Session, model_key: int, values: dict[str, Any],
            details: dict[str, Any] | None = None) -> None:
     """Set the given columns and last_update; `details` fields replace the stored ones of the same name."""
-    sets = [f"{name} = CAST(:{name} AS {UPDATABLE[name]})" if UPDATABLE[name] else f"{name} = :{name}"
-            for name in values]
+    sets = assignments(values, UPDATABLE)
     params = dict(values, key=model_key)
     if details:
         sets.append("details = details || CAST(:details AS jsonb)")

@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from events_service import errors
-from events_service.db.queries.filters import Where, listing, order_clause
+from events_service.db.queries.filters import Where, assignments, listing, order_clause
 
 COLUMNS = ("key, id, name, description, user_id, tags, system_tags, default_output_destination, created, "
            "last_update")
@@ -70,8 +70,7 @@ UPDATABLE: dict[str, str | None] = {"name": None, "description": None, "tags": "
 
 def update(session: Session, project_key: int, values: dict[str, Any]) -> None:
     """Set the given columns and last_update; 400/801 when the new name is taken in the company."""
-    sets = [f"{name} = CAST(:{name} AS {UPDATABLE[name]})" if UPDATABLE[name] else f"{name} = :{name}"
-            for name in values]
+    sets = assignments(values, UPDATABLE)
     taken = session.execute(text(
         "SELECT 1 FROM projects p WHERE p.company_key = (SELECT company_key FROM projects WHERE key = :key) "
         "AND p.name = :name AND p.key <> :key"), {"key": project_key, "name": values.get("name")}).first()

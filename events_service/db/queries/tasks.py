@@ -8,7 +8,7 @@ from typing import Any, Iterable, Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from events_service.db.queries.filters import Where, listing, order_clause
+from events_service.db.queries.filters import Where, assignments, listing, order_clause
 from events_service.errors import InvalidTaskId
 from events_service import jsonutil
 
@@ -128,11 +128,7 @@ def find_tasks(session: Session, company_key: int, *, ids: Sequence[str] | None 
 def update_task(session: Session, task_key: int, values: dict[str, Any],
                 details: dict[str, Any] | None = None) -> None:
     """Set the given columns; `details` sections replace the stored ones of the same name."""
-    unknown = set(values) - set(UPDATABLE)
-    if unknown:
-        raise ValueError(f"not updatable: {sorted(unknown)}")
-    sets = [f"{name} = CAST(:{name} AS {UPDATABLE[name]})" if UPDATABLE[name] else f"{name} = :{name}"
-            for name in values]
+    sets = assignments(values, UPDATABLE)
     params = dict(values, key=task_key)
     if details:
         sets.append("details = details || CAST(:details AS jsonb)")

@@ -193,13 +193,9 @@ def failed(call: Call, req: dict[str, Any]) -> dict[str, Any]:
 
 @endpoint("tasks.stop", "2.1")
 def stop(call: Call, req: dict[str, Any]) -> dict[str, Any]:
-    """An in_progress task becomes stopped at once (ClearML's rule for tasks run by hand, where no agent
-    is there to stop it); any other status only with force."""
-    row = task_queries.lock_one(call.db, call.company_key, req["task"])
-    if row.status != "in_progress" and not req.get("force"):
-        raise errors.InvalidTaskStatus("only an in_progress task can be stopped (or with force)",
-                                       task=row.id, status=row.status)
-    return _change_status(call, dict(req, force=True), "stopped")
+    """The task becomes stopped at once, as ClearML's server does for a development task or one that no
+    agent runs (the only kind here); the state machine applies, `force` overrides it."""
+    return _change_status(call, req, "stopped")
 
 
 @endpoint("tasks.set_requirements", "2.1")
@@ -221,12 +217,13 @@ def _delete_events(call: Call, row: Any) -> dict[str, Any]:
 
 @endpoint("tasks.reset", "2.1")
 def reset(call: Call, req: dict[str, Any]) -> dict[str, Any]:
-    """Back to created: events, output artifacts and models, runtime and the run's times are cleared
-    (with clear_all also script and execution). A published task is final. As ClearML's server does,
-    a completed task is reset without force: the SDK resets a completed task it re-uses that way."""
+    """Back to created: events, last iteration, output artifacts and models, runtime and the run's times
+    are cleared (with clear_all also script and execution). As ClearML's server does, only a published
+    task needs force (the SDK resets a completed task it re-uses without force)."""
     row = task_queries.lock_one(call.db, call.company_key, req["task"])
-    if row.status == "published":
-        raise errors.InvalidTaskStatus("a published task cannot be reset", task=row.id, status=row.status)
+    if row.status == "published" and not req.get("force"):
+        raise errors.InvalidTaskStatus("a published task is reset only with force", task=row.id,
+                                       status=row.status)
     details = dict(row.details)
     execution = dict(details.get("execution") or {})
     execution["artifacts"] = [a for a in execution.get("artifacts") or [] if a.get("mode") == "input"]
@@ -237,19 +234,20 @@ def reset(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     events = _delete_events(call, row)
     now = datetime.now(timezone.utc)
     values = {"status": "created", "status_changed": now, "last_update": now, "last_change": now,
-              "started": None, "completed": None, "status_reason": req.get("status_reason"),
-              "status_message": req.get("status_message")}
+              "started": None, "completed": None, "published": None, "last_iteration": 0,
+              "status_reason": "reset", "status_message": "reset"}
     task_queries.update_task(call.db, row.key, values, sections)
     return {"updated": 1, "fields": {"status": "created", "status_changed": iso(now)}, "events": events}
 
 
 @endpoint("tasks.delete", "2.1")
 def delete(call: Call, req: dict[str, Any]) -> dict[str, Any]:
-    """The task and its events are removed; an in_progress task only with force, a published one never."""
+    """The task and its events are removed. As in ClearML, a task that is not in status created (nor
+    archived) needs force; the SDK's Task.delete() sends it."""
     row = task_queries.lock_one(call.db, call.company_key, req["task"])
-    if row.status == "published" or (row.status == "in_progress" and not req.get("force")):
-        raise errors.InvalidTaskStatus("an in_progress task is deleted only with force, a published one "
-                                       "never", task=row.id, status=row.status)
+    if row.status != "created" and "archived" not in (row.system_tags or []) and not req.get("force"):
+        raise errors.InvalidTaskStatus("a task not in status created is deleted only with force",
+                                       task=row.id, status=row.status)
     events = _delete_events(call, row)
     task_queries.delete_task(call.db, row.key)
     return {"deleted": True, "events": events}

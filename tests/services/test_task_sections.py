@@ -125,7 +125,6 @@ def test_failed_stop_reset_and_set_requirements(api):
     assert script["requirements"] == {"pip": "numpy==2.0\n"}
     api.call("tasks.stop", "2.20", task=task_id)
     assert api.call("tasks.get_by_id", task=task_id)["task"]["status"] == "stopped"
-    assert api.error("tasks.stop", "2.20", task=task_id)[:2] == (400, 110)
     api.call("tasks.failed", "2.20", task=task_id, status_reason="raised")
     assert api.call("tasks.get_all", "2.20", status=["failed"], id=[task_id])["tasks"][0]["id"] == task_id
     api.add_batch([scalar(task_id, 3)])
@@ -134,13 +133,18 @@ def test_failed_stop_reset_and_set_requirements(api):
     assert reset["events"] == {"deleted": True, "deleted_count": 1}
     task = api.call("tasks.get_by_id", task=task_id)["task"]
     assert task["status"] == "created" and task["models"]["output"] == [] and "started" not in task
+    assert task["last_iteration"] == 0 and task["last_metrics"] == {}
     assert api.call("events.get_task_events", task=task_id)["total"] == 0
+    api.call("tasks.publish", "2.20", task=task_id, force=True)
+    assert api.error("tasks.stop", "2.20", task=task_id)[:2] == (400, 110)
+    assert api.error("tasks.reset", "2.20", task=task_id)[:2] == (400, 110)
+    assert api.call("tasks.reset", "2.20", task=task_id, force=True)["updated"] == 1
 
 
 def test_delete_removes_the_task_and_its_events(api):
     task_id = running_task(api)
     api.add_batch([scalar(task_id, 1), scalar(task_id, 2)])
-    assert api.error("tasks.delete", "2.20", task=task_id)[:2] == (400, 110)  # in_progress
+    assert api.error("tasks.delete", "2.20", task=task_id)[:2] == (400, 110)  # not created
     result = api.call("tasks.delete", "2.20", task=task_id, force=True)
     assert result == {"deleted": True, "events": {"deleted": True, "deleted_count": 2}}
     assert api.error("tasks.get_by_id", task=task_id)[:2] == (400, 101)

@@ -69,7 +69,7 @@ UPDATABLE: dict[str, str | None] = {
     "name": None, "type": None, "project_key": None, "comment": None, "parent": None, "tags": "text[]",
     "system_tags": "text[]", "status": None, "status_message": None, "status_reason": None,
     "status_changed": None, "started": None, "completed": None, "published": None, "last_update": None,
-    "last_change": None,
+    "last_change": None, "last_iteration": None,
 }
 
 

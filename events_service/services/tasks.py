@@ -17,7 +17,6 @@ from events_service.api.registry import endpoint
 from events_service.db.queries import delete as delete_queries
 from events_service.db.queries import projects
 from events_service.db.queries import tasks as task_queries
-from events_service.services import task_sections
 from events_service.services.documents import iso, only_fields, wants, without_nulls
 
 # Open-ended sections, stored as sent (tasks.details) and returned as they were stored.
@@ -200,9 +199,9 @@ def stop(call: Call, req: dict[str, Any]) -> dict[str, Any]:
 
 @endpoint("tasks.set_requirements", "2.1")
 def set_requirements(call: Call, req: dict[str, Any]) -> dict[str, Any]:
-    """script.requirements replaced by the given strings (pip, conda, ...)."""
+    """script.requirements replaced by the given strings (pip, conda, ...), in any status, as ClearML's
+    server does (the SDK sends them while the script runs, without force)."""
     row = task_queries.lock_one(call.db, call.company_key, req["task"])
-    task_sections.editable(row, req.get("force"))
     script = {**(row.details.get("script") or {}), "requirements": req["requirements"]}
     now = datetime.now(timezone.utc)
     task_queries.update_task(call.db, row.key, {"last_change": now, "last_update": now}, {"script": script})

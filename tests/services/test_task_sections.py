@@ -15,7 +15,7 @@ def new_task(api, **fields) -> str:
 
 
 def running_task(api) -> str:
-    """What Task.init makes: a development task, then started."""
+    """What Task.init makes: a development task, then started (the SDK sends force to change it)."""
     task_id = new_task(api, system_tags=["development"])
     api.call("tasks.started", "2.20", task=task_id)
     return task_id
@@ -40,16 +40,17 @@ def test_create_and_edit_keep_runtime_container_and_models(api):
 
 def test_hyper_params_merge_replace_and_delete(api):
     task_id = running_task(api)
-    api.call("tasks.edit_hyper_params", "2.20", task=task_id,
+    api.call("tasks.edit_hyper_params", "2.20", task=task_id, force=True,
              hyperparams=[param("Args", "lr", "0.1", type="float"), param("General", "bs", "32")])
-    api.call("tasks.edit_hyper_params", "2.20", task=task_id, hyperparams=[param("Args", "epochs", "3")])
+    api.call("tasks.edit_hyper_params", "2.20", task=task_id, force=True,
+             hyperparams=[param("Args", "epochs", "3")])
     got = api.call("tasks.get_hyper_params", "2.20", tasks=[task_id])["params"][0]
     assert got["task"] == task_id
     assert sorted((p["section"], p["name"], p["value"]) for p in got["hyperparams"]) == [
         ("Args", "epochs", "3"), ("Args", "lr", "0.1"), ("General", "bs", "32")]
-    api.call("tasks.edit_hyper_params", "2.20", task=task_id, hyperparams=[param("Args", "seed", "1")],
-             replace_hyperparams="section")
-    assert api.call("tasks.delete_hyper_params", "2.20", task=task_id,
+    api.call("tasks.edit_hyper_params", "2.20", task=task_id, force=True,
+             hyperparams=[param("Args", "seed", "1")], replace_hyperparams="section")
+    assert api.call("tasks.delete_hyper_params", "2.20", task=task_id, force=True,
                     hyperparams=[{"section": "General"}])["deleted"] == 1
     task = api.call("tasks.get_by_id", "2.20", task=task_id)["task"]
     assert task["hyperparams"] == {"Args": {"seed": {"section": "Args", "name": "seed", "value": "1"}}}
@@ -57,14 +58,15 @@ def test_hyper_params_merge_replace_and_delete(api):
 
 def test_configuration_edit_get_names_and_delete(api):
     task_id = running_task(api)
-    api.call("tasks.edit_configuration", "2.20", task=task_id,
+    api.call("tasks.edit_configuration", "2.20", task=task_id, force=True,
              configuration=[{"name": "model", "value": "a = 1", "type": "dictionary"}, {"name": "empty"}])
     got = api.call("tasks.get_configurations", "2.20", tasks=[task_id], names=["model"])["configurations"]
     assert got == [{"task": task_id,
                     "configuration": [{"name": "model", "value": "a = 1", "type": "dictionary"}]}]
     names = api.call("tasks.get_configuration_names", "2.20", tasks=[task_id])["configurations"]
     assert names == [{"task": task_id, "names": ["model"]}]
-    deleted = api.call("tasks.delete_configuration", "2.20", task=task_id, configuration=["model"])
+    deleted = api.call("tasks.delete_configuration", "2.20", task=task_id, force=True,
+                       configuration=["model"])
     assert deleted["deleted"] == 1
     assert list(api.call("tasks.get_by_id", task=task_id)["task"]["configuration"]) == ["empty"]
 
@@ -72,13 +74,13 @@ def test_configuration_edit_get_names_and_delete(api):
 def test_artifacts_add_replace_by_key_and_mode_and_delete(api):
     task_id = running_task(api)
     artifact = {"key": "stats", "type": "dict", "uri": "http://x/files/a.json", "content_size": 5}
-    api.call("tasks.add_or_update_artifacts", "2.20", task=task_id, artifacts=[artifact])
-    api.call("tasks.add_or_update_artifacts", "2.20", task=task_id,
+    api.call("tasks.add_or_update_artifacts", "2.20", task=task_id, force=True, artifacts=[artifact])
+    api.call("tasks.add_or_update_artifacts", "2.20", task=task_id, force=True,
              artifacts=[{**artifact, "content_size": 6}, {"key": "stats", "type": "dict", "mode": "input"}])
     artifacts = api.call("tasks.get_by_id", task=task_id)["task"]["execution"]["artifacts"]
     assert sorted((a["key"], a["mode"], a.get("content_size")) for a in artifacts) == [
         ("stats", "input", None), ("stats", "output", 6)]
-    api.call("tasks.delete_artifacts", "2.20", task=task_id, artifacts=[{"key": "stats"}])
+    api.call("tasks.delete_artifacts", "2.20", task=task_id, force=True, artifacts=[{"key": "stats"}])
     artifacts = api.call("tasks.get_by_id", task=task_id)["task"]["execution"]["artifacts"]
     assert [(a["key"], a["mode"]) for a in artifacts] == [("stats", "input")]
 
@@ -98,11 +100,18 @@ def test_task_models_add_replace_by_name_and_delete(api):
 
 
 def test_sections_of_a_task_that_is_not_new_need_force(api):
-    task_id = new_task(api)  # not a development task
+    task_id = new_task(api)
     api.call("tasks.started", "2.20", task=task_id)
     assert api.error("tasks.edit_hyper_params", "2.20", task=task_id,
                      hyperparams=[param("A", "b", "c")])[:2] == (400, 110)
     api.call("tasks.edit_hyper_params", "2.20", task=task_id, hyperparams=[param("A", "b", "c")], force=True)
+    api.call("tasks.edit_hyper_params", "2.20", task=task_id, hyperparams=[param("Properties", "p", "1")])
+    api.call("tasks.completed", "2.20", task=task_id)
+    assert api.error("tasks.edit_configuration", "2.20", task=task_id, configuration=[{"name": "x"}],
+                     force=True)[:2] == (400, 110)
+    api.call("tasks.add_or_update_model", "2.20", task=task_id, name="w", model="m", type="input")
+    hyperparams = api.call("tasks.get_by_id", task=task_id)["task"]["hyperparams"]
+    assert sorted(hyperparams) == ["A", "properties"]
 
 
 def test_bad_section_requests_are_4xx_naming_the_field(api):

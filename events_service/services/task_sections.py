@@ -181,7 +181,7 @@ def add_or_update_artifacts(call: Call, req: dict[str, Any]) -> dict[str, Any]:
     current = {_artifact_key(a): a for a in _section(row, "execution").get("artifacts") or []}
     for artifact in req["artifacts"]:
         current[_artifact_key(artifact)] = {**artifact, "mode": artifact.get("mode") or "output"}
-    _save(call, row, execution=_with_artifacts(row, list(current.values())))
+    _save(call, row, execution=_with_artifacts(row, sorted(current.values(), key=lambda a: a["key"])))
     return {"updated": 1}
 
 

@@ -102,7 +102,8 @@ class Plan:
 def select_tasks(session: Session, *, older_than_days: float | None, company_key: int | None,
                  project_key: int | None, lock: bool) -> list[Selected]:
     """Tasks holding events that match every given criterion; their rows locked FOR UPDATE if `lock`."""
-    where, params = ["true"], {}  # type: list[str], dict[str, Any]
+    where: list[str] = ["true"]
+    params: dict[str, Any] = {}
     if company_key is not None:
         where.append("t.company_key = :ck")
         params["ck"] = company_key

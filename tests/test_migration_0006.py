@@ -75,14 +75,13 @@ def populate(api, task):
     for week in range(3):  # three chunks of every table
         for i in range(week * 20, week * 20 + 20):
             ts = T0 + week * WEEK_MS + i
+            base = {"task": task, "iter": i, "variant": "v", "timestamp": ts}
             events += [scalar(task, i, value=i / 4, timestamp=ts),
                        scalar(task, i, "acc", value=-i, timestamp=ts),
-                       {"type": "training_stats_vector", "task": task, "iter": i, "metric": "vec", "variant": "v",
-                        "values": [float(i)], "timestamp": ts},
-                       {"type": "training_debug_image", "task": task, "iter": i, "metric": "img", "variant": "v",
-                        "url": f"https://files/{i}.png", "key": "k", "timestamp": ts},
-                       {"type": "plot", "task": task, "iter": i, "metric": "p", "variant": "v",
-                        "plot_str": f'{{"i": {i}}}', "timestamp": ts},
+                       {**base, "type": "training_stats_vector", "metric": "vec", "values": [float(i)]},
+                       {**base, "type": "training_debug_image", "metric": "img", "url": f"https://files/{i}.png",
+                        "key": "k"},
+                       {**base, "type": "plot", "metric": "p", "plot_str": f'{{"i": {i}}}'},
                        log(task, f"line {i}", timestamp=ts)]
     api.add_batch(events)
 

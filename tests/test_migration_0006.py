@@ -57,7 +57,8 @@ def answers(api, task) -> dict:
         "hist": ("events.scalar_metrics_iter_histogram", "2.1", {"task": task, "samples": 10}),
         "hist_ts": ("events.scalar_metrics_iter_histogram", "2.1", {"task": task, "key": "timestamp"}),
         "metric": ("events.get_scalar_metric_data", "2.1", {"task": task, "metric": "loss"}),
-        "vector": ("events.vector_metrics_iter_histogram", "2.1", {"task": task, "metric": "vec", "variant": "v"}),
+        "vector": ("events.vector_metrics_iter_histogram", "2.1",
+                   {"task": task, "metric": "vec", "variant": "v"}),
         "plots": ("events.get_task_plots", "2.1", {"task": task, "iters": 3}),
         "images": ("events.debug_images", "2.1", {"task": task, "iters": 3}),
     }
@@ -79,8 +80,8 @@ def populate(api, task):
             events += [scalar(task, i, value=i / 4, timestamp=ts),
                        scalar(task, i, "acc", value=-i, timestamp=ts),
                        {**base, "type": "training_stats_vector", "metric": "vec", "values": [float(i)]},
-                       {**base, "type": "training_debug_image", "metric": "img", "url": f"https://files/{i}.png",
-                        "key": "k"},
+                       {**base, "type": "training_debug_image", "metric": "img", "key": "k",
+                        "url": f"https://files/{i}.png"},
                        {**base, "type": "plot", "metric": "p", "plot_str": f'{{"i": {i}}}'},
                        log(task, f"line {i}", timestamp=ts)]
     api.add_batch(events)

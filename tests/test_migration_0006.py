@@ -148,3 +148,17 @@ def test_the_whole_sql_script_builds_a_database_that_matches_the_models():
         with connect(url) as conn:
             assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == \
                 ScriptDirectory.from_config(check_cfg).get_current_head()
+
+
+def test_large_text_is_stored_lz4_compressed(populated):
+    url, cfg, app, api, before, series_before = populated
+    plot = '{"data": [' + ", ".join(f'{{"x": {i}, "y": "point {i}"}}' for i in range(2000)) + "]}"
+    api.add_batch([{"type": "plot", "task": "t-lz4", "iter": 1, "metric": "m", "variant": "v", "plot_str": plot},
+                   log("t-lz4", "long line " * 1000)])
+    with connect(url) as conn:
+        methods = conn.execute(
+            "SELECT pg_column_compression(plot_str) FROM plot_events e JOIN tasks t ON t.key = e.task_key "
+            "WHERE t.id = 't-lz4' UNION ALL SELECT pg_column_compression(msg) FROM log_events e "
+            "JOIN tasks t ON t.key = e.task_key WHERE t.id = 't-lz4'").fetchall()
+    assert methods == [("lz4",), ("lz4",)]
+    assert api.call("events.get_task_plots", task="t-lz4")["plots"][0]["plot_str"] == plot

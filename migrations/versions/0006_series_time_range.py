@@ -1,4 +1,5 @@
-"""series.min_ts: every read of the event hypertables is bounded by its series' time range.
+"""series.min_ts: every read of the event hypertables is bounded by its series' time range; large
+text and arrays are TOAST-compressed with lz4.
 
 Revision ID: 0006
 Revises: 0004
@@ -30,6 +31,12 @@ Alternatives considered: longer chunks only postpone the cost (and make drop_chu
 partitioning by task (space dimension) would multiply the chunks and gives nothing to retention
 by age.
 
+Compression of large values: plot_str, log msg, vector values and every `extra` use lz4 instead
+of PostgreSQL's default pglz when TOAST compresses them (values over ~2 kB: plots, long log
+lines). lz4 compresses JSON text about as well and several times faster both ways, so reading a
+plot costs less CPU. TimescaleDB carries the setting to existing and future chunks; it is
+catalog-only (no rewrite): values already stored keep pglz until rewritten, new ones get lz4.
+
 Upgrade in place: the column is added (no rewrite, NULL default), then filled per event table from
 min(ts) per series - one scan of each hypertable, in the migration's transaction. A series with
 events but no min_ts cannot be left behind: readers treat a missing min_ts as unbounded below.
@@ -43,6 +50,8 @@ branch_labels = None
 depends_on = None
 
 EVENT_TABLES = ("scalar_events", "vector_events", "image_events", "plot_events", "log_events")
+LZ4_COLUMNS = [("plot_events", "plot_str"), ("log_events", "msg"), ("vector_events", "value")] \
+    + [(table, "extra") for table in EVENT_TABLES]
 
 
 def upgrade() -> None:
@@ -50,7 +59,11 @@ def upgrade() -> None:
     for table in EVENT_TABLES:
         op.execute(f"UPDATE series s SET min_ts = m.min_ts FROM (SELECT series_key, min(ts) AS min_ts "
                    f"FROM {table} GROUP BY series_key) m WHERE s.key = m.series_key")
+    for table, column in LZ4_COLUMNS:
+        op.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION lz4")
 
 
 def downgrade() -> None:
+    for table, column in LZ4_COLUMNS:
+        op.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION default")
     op.drop_column("series", "min_ts")

@@ -153,8 +153,8 @@ def test_the_whole_sql_script_builds_a_database_that_matches_the_models():
 def test_large_text_is_stored_lz4_compressed(populated):
     url, cfg, app, api, before, series_before = populated
     plot = '{"data": [' + ", ".join(f'{{"x": {i}, "y": "point {i}"}}' for i in range(2000)) + "]}"
-    api.add_batch([{"type": "plot", "task": "t-lz4", "iter": 1, "metric": "m", "variant": "v", "plot_str": plot},
-                   log("t-lz4", "long line " * 1000)])
+    api.add_batch([{"type": "plot", "task": "t-lz4", "iter": 1, "metric": "m", "variant": "v",
+                    "plot_str": plot}, log("t-lz4", "long line " * 1000)])
     with connect(url) as conn:
         methods = conn.execute(
             "SELECT pg_column_compression(plot_str) FROM plot_events e JOIN tasks t ON t.key = e.task_key "

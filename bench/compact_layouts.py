@@ -27,6 +27,24 @@ TASK = "storage-finished"
 SOURCE = ("SELECT e.* FROM scalar_events e JOIN tasks t ON t.key = e.task_key "
           f"WHERE t.id = '{TASK}' AND e.iter IS NOT NULL")
 
+
+def _plain_blocks(method: str) -> str:
+    """Blocks of consecutive iterations, one plain array per column, TOAST-compressed with `method`."""
+    arrays = ", ".join(f"{name} {kind}[] COMPRESSION {method}" for name, kind in (
+        ("iters", "bigint"), ("ts", "bigint"), ("ids", "bigint"), ("received", "bigint"), ("workers", "text"),
+        ("vals", "float8")))
+    return f"""CREATE TABLE c.t (series_key bigint, first_iter bigint, last_iter bigint, min_ts bigint,
+                                max_ts bigint, {arrays}, PRIMARY KEY (series_key, first_iter));
+           INSERT INTO c.t SELECT series_key, min(iter), max(iter), min(ts), max(ts),
+               array_agg(iter ORDER BY iter), array_agg(ts ORDER BY iter), array_agg(id ORDER BY iter),
+               array_agg(received ORDER BY iter), array_agg(worker ORDER BY iter),
+               array_agg(value ORDER BY iter)
+           FROM ({{source}}) s GROUP BY series_key, iter / {{block}};"""
+
+
+_PLAIN_READ = ("SELECT u.* FROM c.t, unnest(iters, ts, ids, received, workers, vals) u "
+               "WHERE series_key = %(s)s ORDER BY first_iter")
+
 # name -> (DDL + fill, read of one series as rows: %(s)s = series key)
 CANDIDATES = {
     "rows as today (scalar_events, 2 indexes)": (
@@ -37,30 +55,8 @@ CANDIDATES = {
         f"""CREATE TABLE c.t AS SELECT series_key, iter, ts, id, received, worker, value FROM ({SOURCE}) s;
             CREATE INDEX ON c.t (series_key, iter);""",
         "SELECT iter, ts, id, received, worker, value FROM c.t WHERE series_key = %(s)s ORDER BY iter"),
-    "blocks of {block}: plain arrays, lz4": (
-        """CREATE TABLE c.t (series_key bigint, first_iter bigint, last_iter bigint, min_ts bigint,
-                             max_ts bigint, iters bigint[] COMPRESSION lz4, ts bigint[] COMPRESSION lz4,
-                             ids bigint[] COMPRESSION lz4, received bigint[] COMPRESSION lz4,
-                             workers text[] COMPRESSION lz4, vals float8[] COMPRESSION lz4,
-                             PRIMARY KEY (series_key, first_iter));
-           INSERT INTO c.t SELECT series_key, min(iter), max(iter), min(ts), max(ts),
-               array_agg(iter ORDER BY iter), array_agg(ts ORDER BY iter), array_agg(id ORDER BY iter),
-               array_agg(received ORDER BY iter),
-               array_agg(worker ORDER BY iter), array_agg(value ORDER BY iter)
-           FROM ({source}) s GROUP BY series_key, iter / {block};""",
-        "SELECT u.* FROM c.t, unnest(iters, ts, ids, received, workers, vals) u WHERE series_key = %(s)s "
-        "ORDER BY first_iter"),
-    "blocks of {block}: plain arrays, pglz": (
-        """CREATE TABLE c.t (series_key bigint, first_iter bigint, last_iter bigint, min_ts bigint,
-                             max_ts bigint, iters bigint[], ts bigint[], ids bigint[], received bigint[],
-                             workers text[], vals float8[], PRIMARY KEY (series_key, first_iter));
-           INSERT INTO c.t SELECT series_key, min(iter), max(iter), min(ts), max(ts),
-               array_agg(iter ORDER BY iter), array_agg(ts ORDER BY iter), array_agg(id ORDER BY iter),
-               array_agg(received ORDER BY iter),
-               array_agg(worker ORDER BY iter), array_agg(value ORDER BY iter)
-           FROM ({source}) s GROUP BY series_key, iter / {block};""",
-        "SELECT u.* FROM c.t, unnest(iters, ts, ids, received, workers, vals) u WHERE series_key = %(s)s "
-        "ORDER BY first_iter"),
+    "blocks of {block}: plain arrays, lz4": (_plain_blocks("lz4"), _PLAIN_READ),
+    "blocks of {block}: plain arrays, pglz": (_plain_blocks("pglz"), _PLAIN_READ),
     "blocks of {block}: iter/ts/id as int4 offsets from the block's first, lz4": (
         """CREATE TABLE c.t (series_key bigint, first_iter bigint, last_iter bigint, min_ts bigint,
                              max_ts bigint, first_id bigint, d_iter int[] COMPRESSION lz4,

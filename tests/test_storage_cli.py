@@ -1,6 +1,7 @@
 """`events-service storage` and `events-service retention` (dry run, and --apply with drop_chunks)."""
 from __future__ import annotations
 
+import threading
 import uuid
 
 import pytest
@@ -91,3 +92,35 @@ def test_retention_drops_whole_chunks_and_deletes_rows_elsewhere(database_url, c
     assert api.call("events.get_task_events", task=task_id)["total"] == 8
     mine.add_batch(events(alone, alone_t0))  # the task takes events again afterwards
     assert mine.call("events.get_task_events", task=alone)["total"] == 8
+
+
+def test_retention_under_concurrent_ingestion_loses_no_acknowledged_event(
+        database_url, company, api, db, task_id):
+    """Another company's task keeps writing into the week (and chunks) of the tasks being deleted:
+    every event acknowledged to it is stored once; the selected tasks' events are all gone."""
+    name, mine = company
+    t0 = week_t0()
+    doomed = [uuid.uuid4().hex for _ in range(3)]
+    mine.add_batch([e for t in doomed for e in events(t, t0, n=50)])
+    api.add_batch(events(task_id, t0, n=1))  # the writer's series exist before retention starts
+    acknowledged, stop = [2], threading.Event()
+
+    def write():
+        i = 1
+        while not stop.is_set() and i < 400:
+            batch = [scalar(task_id, i * 10 + k, value=float(k), timestamp=t0 + i * 10 + k)
+                     for k in range(10)]
+            acknowledged[0] += api.add_batch(batch)["added"]
+            i += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        code, text = run(database_url, "retention", "--company", name, "--apply")
+    finally:
+        stop.set()
+        writer.join()
+    assert code == 0 and "deleted 300 events of 3 tasks" in text
+    assert stored(db, doomed) == dict.fromkeys(doomed, 0)
+    assert stored(db, [task_id])[task_id] == acknowledged[0]
+    assert api.call("events.get_task_events", task=task_id)["total"] == acknowledged[0]

@@ -124,3 +124,22 @@ def test_retention_under_concurrent_ingestion_loses_no_acknowledged_event(
     assert stored(db, doomed) == dict.fromkeys(doomed, 0)
     assert stored(db, [task_id])[task_id] == acknowledged[0]
     assert api.call("events.get_task_events", task=task_id)["total"] == acknowledged[0]
+
+
+def test_retention_by_age_of_last_activity(database_url, company, db):
+    """Only the task idle for longer than --older-than goes; a task created long ago that received
+    events yesterday stays (its newest ingestion counts as activity)."""
+    name, mine = company
+    old, revived, recent = (uuid.uuid4().hex for _ in range(3))
+    t0 = week_t0()
+    mine.add_batch(events(old, t0) + events(revived, t0) + events(recent, t0))
+    day_ms = 24 * 3600 * 1000
+    db.execute("UPDATE tasks SET created = now() - interval '400 days', "
+               "last_update = now() - interval '400 days' WHERE id = ANY(%s)", ([old, revived],))
+    db.execute("UPDATE series s SET last_received = (extract(epoch FROM now()) * 1000)::bigint - %s "
+               "FROM tasks t WHERE t.key = s.task_key AND t.id = %s", (400 * day_ms, old))
+    db.execute("UPDATE series s SET last_received = (extract(epoch FROM now()) * 1000)::bigint - %s "
+               "FROM tasks t WHERE t.key = s.task_key AND t.id = %s", (day_ms, revived))
+    code, text = run(database_url, "retention", "--older-than", "365", "--company", name, "--apply")
+    assert code == 0 and "deleted 8 events of 1 tasks" in text and f"task {old}:" in text
+    assert stored(db, [old, revived, recent]) == {old: 0, revived: 8, recent: 8}

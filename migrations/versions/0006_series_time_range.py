@@ -15,14 +15,15 @@ chunks), before this revision:
     get_task_latest_scalar_values                 8.1 ms ->  44.0 ms (5.4x)
     get_task_events, first page of 500           11.2 ms ->  38.5 ms (3.4x)
     get_scalar_metric_data, one whole series     87.6 ms -> 144.8 ms (1.7x)
-(the issue's figures). After (12-06, 2 shared cores at load average 5-9, so noisy): every read
-within 0.6-1.0x of its one-chunk figure in one run of bench/chunks.py --weeks 260, 0.8-2.1x in a
-busier one where a read that touches no hypertable also moved 1.4x. Measured without the noise:
-the latest-values statement takes 0.8 ms (planning + execution) bounded against 30-77 ms
-unbounded at 260 chunks, and bench/compare.py against the previous head on that database gives
-latest values -67%, paging one series -13%. The cost: one more statement per read (the span
-lookup, a few series rows); at one chunk, two compare.py runs on that loaded machine measured
-latest values +26% and +6%, paging one series +5% and +10% (README, Speed).
+(the issue's figures). bench/chunks.py now builds both databases (A alone; A and B) and calls
+them in turn through two gunicorns, so a shared machine's drift hits both sides alike. 12-06:
+    previous head (--tree of 0d91da1)   5.2x (latest values), 1.0x (histogram by iteration), 1.2x (by time),
+                                         1.4x (paging one series), 2.0x (first events page)
+    this revision                        0.9x, 1.1x, 0.9x, 1.0x, 1.1x
+In psql the latest-values statement takes 0.8 ms (planning + execution) bounded against 30-77 ms
+unbounded at 260 chunks. The cost: one more statement per read (the span lookup, a few series
+rows); at one chunk, two bench/compare.py runs on a loaded machine measured latest values +26%
+and +6%, paging one series +5% and +10%.
 
 What: `series` gains `min_ts`, the lowest event time stored, beside the existing `max_ts`.
 Ingestion keeps both (LEAST / GREATEST under the series' advisory lock). Replacing or deleting an

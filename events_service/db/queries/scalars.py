@@ -281,8 +281,9 @@ def histograms(session: Session, series: Sequence[Series], samples: int, key: st
     if not keys:
         return {}
     by_time = key != "iter"
-    bound = span(series).sql("e.ts")  # every read of scalar_events below is bounded by it
-    stats = _time_stats(session, sorted({s.task_key for s in series}), keys, span(series).sql()) if by_time \
+    time_range = span(series)  # every read of scalar_events below is bounded by it
+    bound = time_range.sql("e.ts")
+    stats = _time_stats(session, sorted({s.task_key for s in series}), keys, time_range.sql()) if by_time \
         else _iter_stats(session, keys)
     plans = {k: sampling.choose_interval(n, lo, hi, samples) for k, (n, lo, hi) in stats.items()}
     curves: dict[int, Curve] = {}

@@ -11,6 +11,11 @@ chunks at plan time only for constants on the time column; a parameter is a cons
 custom plan (db/session forces those, but a pooler or another client may not), and a value coming
 from a join is excluded at run time only, after every chunk has been planned.
 
+Any new read of an event hypertable (viewer pages, metrics, views) follows the same rule: take a
+Span (of_series, of_tasks, of_task_id, or scalars.span() of Series rows already read) and add
+`span.sql("alias.ts")` to its WHERE; a DELETE goes through delete() below. tests/services/
+test_time_bounds.py checks every endpoint by locking other weeks' chunks while it reads.
+
 A span is looked up in its own statement before the read. Between the two, a concurrent batch may
 commit events outside the span: the read then answers as if it had started before that batch for
 those events (reads in autocommit already see one snapshot per statement).

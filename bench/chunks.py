@@ -8,13 +8,14 @@ that bench cannot show it; a service that has run for a year has 52 chunks per e
 
 Data: task A, SERIES series x POINTS iterations 10 ms apart (one chunk), then task B, one point
 a week for WEEKS weeks per series (WEEKS chunks). Both are ingested over HTTP (events.add_batch)
-into a real gunicorn. Task A's calls are timed (median of --repeat, client time) with A's chunk
-alone, and again, unchanged, once B has made the other chunks.
+into a real gunicorn. Two databases are built: A alone (its one chunk), and A plus B. Task A's
+calls are timed (median of --repeat, client time) on both, through two gunicorns called in turn
+(as bench/compare.py does), so that a shared machine's drift hits both sides alike.
 
     .venv/bin/python bench/chunks.py                   # 10 x 20,000 points, 52 weeks
     .venv/bin/python bench/chunks.py --weeks 260
-  Database: events_bench_chunks on the local cluster (port $EVENTS_PG_PORT, default 55432), or
-  --database-url; it is dropped and re-created.
+  Databases: events_bench_chunks on the local cluster (port $EVENTS_PG_PORT, default 55432), or
+  --database-url, and the same name plus "_one"; both are dropped and re-created.
 """
 from __future__ import annotations
 
@@ -28,7 +29,9 @@ import psycopg
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import fresh_database, gunicorn, libpq_dsn, login, median_ms  # noqa: E402
+from common import ROOT, fresh_database, gunicorn, libpq_dsn, login  # noqa: E402
+from compare import in_turn  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 T0 = 1_790_000_000_000
 WEEK_MS = 7 * 24 * 3600 * 1000
@@ -60,56 +63,67 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=10)
     parser.add_argument("--weeks", type=int, default=52, help="weeks (chunks) spanned by task B")
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--tree", type=Path, default=ROOT,
+                        help="serve the code of this checkout (e.g. a git worktree of an older revision); "
+                             "the databases are migrated by this one")
     port = os.environ.get("EVENTS_PG_PORT", "55432")
     parser.add_argument("--database-url", default=os.environ.get(
         "EVENTS_BENCH_CHUNKS_DATABASE_URL",
         f"postgresql+psycopg://postgres@127.0.0.1:{port}/events_bench_chunks"))
     args = parser.parse_args()
     url = args.database_url
-    credentials = fresh_database(url)
+    one = make_url(url)
+    one = one.set(database=f"{one.database}_one").render_as_string(hide_password=False)
     task_a, task_b = "chunks-a", "chunks-b"
-    with gunicorn(url, workers=2) as (base, _), requests.Session() as http:
-        http.headers.update(login(base, credentials))
+    with gunicorn(one, workers=2, tree=args.tree) as (base_one, _), \
+            gunicorn(url, workers=2, tree=args.tree) as (base_many, _), \
+            requests.Session() as http:
+        bases = {"before": (base_one, login(base_one, fresh_database(one))),
+                 "after": (base_many, login(base_many, fresh_database(url)))}
 
-        def post(name: str, data: bytes, content_type: str = "application/json") -> bytes:
-            r = http.post(f"{base}/v2.1/{name}", data=data, headers={"Content-Type": content_type})
+        def post(side: str, name: str, data: bytes, content_type: str = "application/json") -> bytes:
+            base, headers = bases[side]
+            r = http.post(f"{base}/v2.1/{name}", data=data, headers={**headers, "Content-Type": content_type})
             r.raise_for_status()
             return r.content
 
-        def ingest(task: str, points: int, step_ms: int) -> None:
+        def ingest(side: str, task: str, points: int, step_ms: int) -> None:
             for body in bodies(task, args.series, points, step_ms):
-                post("events.add_batch", body, "application/json-lines")
+                post(side, "events.add_batch", body, "application/json-lines")
 
-        def page_series() -> None:
+        def page_series(side: str) -> None:
             scroll, seen = None, 0
             while True:
                 body = {"task": task_a, "metric": "metric0", "batch_size": 10000, "scroll_id": scroll}
-                data = orjson.loads(post("events.get_scalar_metric_data", orjson.dumps(body)))["data"]
+                data = orjson.loads(post(side, "events.get_scalar_metric_data", orjson.dumps(body)))["data"]
                 seen += data["returned"]
                 scroll = data["scroll_id"]
                 if seen >= data["total"] or not data["returned"]:
                     return
 
         calls = {
-            "get_task_latest_scalar_values": lambda: post("events.get_task_latest_scalar_values",
-                                                          orjson.dumps({"task": task_a})),
-            "scalar_metrics_iter_histogram samples=1000": lambda: post(
-                "events.scalar_metrics_iter_histogram", orjson.dumps({"task": task_a, "samples": 1000})),
-            "histogram key=timestamp samples=1000": lambda: post(
-                "events.scalar_metrics_iter_histogram",
+            "get_task_latest_scalar_values": lambda side: post(side, "events.get_task_latest_scalar_values",
+                                                               orjson.dumps({"task": task_a})),
+            "scalar_metrics_iter_histogram samples=1000": lambda side: post(
+                side, "events.scalar_metrics_iter_histogram",
+                orjson.dumps({"task": task_a, "samples": 1000})),
+            "histogram key=timestamp samples=1000": lambda side: post(
+                side, "events.scalar_metrics_iter_histogram",
                 orjson.dumps({"task": task_a, "samples": 1000, "key": "timestamp"})),
             f"get_scalar_metric_data, one whole series ({args.points:,})": page_series,
-            "get_task_events, first page of 500": lambda: post(
-                "events.get_task_events", orjson.dumps({"task": task_a, "batch_size": 500})),
+            "get_task_events, first page of 500": lambda side: post(
+                side, "events.get_task_events", orjson.dumps({"task": task_a, "batch_size": 500})),
         }
-        ingest(task_a, args.points, 10)
+        for side in bases:
+            ingest(side, task_a, args.points, 10)
+        ingest("after", task_b, args.weeks, WEEK_MS)
+        analyze(one)
         analyze(url)
-        before = {name: median_ms(fn, args.repeat) for name, fn in calls.items()}
-        chunks_before = chunks(url)
-        ingest(task_b, args.weeks, WEEK_MS)
-        analyze(url)
-        after = {name: median_ms(fn, args.repeat) for name, fn in calls.items()}
-        chunks_after = chunks(url)
+        chunks_before, chunks_after = chunks(one), chunks(url)
+        before, after = {}, {}
+        for name, fn in calls.items():
+            medians = in_turn({side: (lambda side=side: fn(side)) for side in bases}, args.repeat)
+            before[name], after[name] = medians["before"], medians["after"]
     print(f"task A: {args.series} series x {args.points:,} points, all in one chunk; "
           f"scalar_events chunks {chunks_before} -> {chunks_after}")
     for name in calls:

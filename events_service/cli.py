@@ -4,6 +4,7 @@
     events-service credentials default                                first pair of the default company
     events-service credentials list [--company NAME]                  access keys (never secrets)
     events-service credentials revoke ACCESS_KEY                      refuse the key from now on
+    events-service storage | retention ...                            see events_service/storage_cli.py
 
 The database is the service's own (EVENTS_DATABASE_URL, as for the server). Secrets are shown
 only when created: the database keeps a hash of them (events_service/auth.py).
@@ -17,7 +18,7 @@ from typing import Sequence, TextIO
 
 from sqlalchemy.orm import Session
 
-from events_service import auth, config
+from events_service import auth, config, storage_cli
 from events_service.db.queries import credentials, tenants
 from events_service.db.session import make_engine
 
@@ -78,6 +79,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     listing.add_argument("--company", help="only this company (name or id)")
     revoke = creds.add_parser("revoke", help="refuse an access key from now on")
     revoke.add_argument("access_key")
+    storage_cli.add_commands(commands)
     args = parser.parse_args(argv)
 
     settings = config.load()
@@ -90,6 +92,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
 
 
 def _run(args: argparse.Namespace, session: Session, settings: dict, out: TextIO) -> int:
+    done = storage_cli.run(args, session, out)
+    if done is not None:
+        return done
     if args.command == "create":
         company = _company(session, args.company, settings["DEFAULT_COMPANY"])
         print_pair(out, company, *create_pair(session, company, args.user), api_host=args.api_host)

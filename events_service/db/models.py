@@ -113,6 +113,9 @@ series = Table(
     # Highest iteration and event time stored: a new event above both cannot replace an old one.
     Column("max_iter", BigInteger),
     Column("max_ts", BigInteger),
+    # Lowest event time stored (migration 0006): with max_ts, the time range every read of the
+    # series is bounded by (db/queries/timerange.py), never narrower than its stored events.
+    Column("min_ts", BigInteger),
     Column("has_null_iter", Boolean, nullable=False, server_default=text("false")),
     # ClearML's last_metrics for scalars: value at the greatest (iter, timestamp), min and max seen.
     Column("last_iter", BigInteger),

@@ -25,6 +25,7 @@ from events_service.api.stream import Attachment
 from events_service.db.queries import events as event_queries
 from events_service.db.queries import logs as log_queries
 from events_service.db.queries import tasks
+from events_service.db.queries import timerange
 from events_service.services import paging
 
 LOG = ["log"]
@@ -243,16 +244,17 @@ def download_task_log(call: Call, req: dict[str, Any]) -> Attachment:
     """
     task = tasks.require(call.db, call.company_key, req["task"])
     engine = call.db.get_bind()
+    span = timerange.of_task(call.db, task.key, "log")  # the download reads only the log's chunks
     if (req.get("line_type") or "json") == "text":
         line_format = check_line_format(req.get("line_format", ""))
         parts = _sql_parts(line_format)
         if parts is None:
-            chunks = _text_lines(log_queries.stream(engine, task.key, CHUNK_ROWS), line_format)
+            chunks = _text_lines(log_queries.stream(engine, task.key, CHUNK_ROWS, span=span), line_format)
         else:
             line = log_queries.text_line(parts)
-            chunks = log_queries.formatted_lines(engine, task.key, line, CHUNK_ROWS)
+            chunks = log_queries.formatted_lines(engine, task.key, line, CHUNK_ROWS, span=span)
     else:
         series = _series_json(event_queries.series_names(call.db, task.key, "log"))
         head = log_queries.json_heads(series, _series_json({0: ("", "")})[0])
-        chunks = _json_lines(log_queries.json_rows(engine, task.key, head, CHUNK_ROWS))
+        chunks = _json_lines(log_queries.json_rows(engine, task.key, head, CHUNK_ROWS, span=span))
     return Attachment(filename=f"task_{task.id}.log", chunks=chunks)

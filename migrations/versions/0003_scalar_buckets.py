@@ -25,7 +25,8 @@ SINGLE_VALUE_ITER = -2 ** 31
 
 
 def _floor_div(expr: str, divisor: int) -> str:
-    return f"({expr} / {divisor} - CASE WHEN {expr} % {divisor} < 0 THEN 1 ELSE 0 END)"
+    # mod(), not %: `alembic upgrade --sql` doubles a % (the driver's paramstyle), which psql rejects
+    return f"({expr} / {divisor} - CASE WHEN mod({expr}, {divisor}) < 0 THEN 1 ELSE 0 END)"
 
 
 def upgrade() -> None:

@@ -10,6 +10,7 @@ from typing import Any, Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from events_service.db.queries import timerange
 from events_service.db.queries.events import COMMON, SOURCES
 
 IMAGE = "training_debug_image"
@@ -25,16 +26,18 @@ def variants(session: Session, pairs: Sequence[tuple[int, str]]) -> list[Any]:
     """
     if not pairs:
         return []
-    sql = """
+    bound = timerange.of_tasks(session, sorted({p[0] for p in pairs}), [IMAGE])[IMAGE]
+    sql = f"""
         SELECT s.task_key, s.metric, s.key AS series_key,
                (SELECT max(o.iter) FROM image_events o
-                WHERE o.series_key = s.key AND o.url = top.url AND o.iter < top.iter) AS border
+                WHERE o.series_key = s.key AND {bound.sql("o.ts")} AND o.url = top.url AND o.iter < top.iter)
+               AS border
         FROM series s
         JOIN unnest(CAST(:tks AS bigint[]), CAST(:ms AS text[])) AS w(task_key, metric)
           ON s.task_key = w.task_key AND s.metric = w.metric
         CROSS JOIN LATERAL (
             SELECT e.iter, e.url FROM image_events e
-            WHERE e.series_key = s.key AND e.iter IS NOT NULL AND e.url IS NOT NULL
+            WHERE e.series_key = s.key AND {bound.sql("e.ts")} AND e.iter IS NOT NULL AND e.url IS NOT NULL
             ORDER BY e.iter DESC, e.url DESC LIMIT 1) top
         WHERE s.event_type = 'training_debug_image'
         ORDER BY s.task_key, s.metric, s.variant"""
@@ -53,7 +56,9 @@ def step(session: Session, task_key: int, borders: Sequence[tuple[int, int | Non
         return []
     op, direction = ("<", "DESC") if earlier else (">", "ASC")
     limit_side = f" AND e.iter {op} :beyond" if beyond is not None else ""
-    valid = "e.iter IS NOT NULL AND e.url IS NOT NULL AND (v.border IS NULL OR e.iter > v.border)"
+    bound = timerange.of_task(session, task_key, IMAGE).sql("e.ts")
+    valid = (f"{bound} AND e.iter IS NOT NULL AND e.url IS NOT NULL "
+             "AND (v.border IS NULL OR e.iter > v.border)")
     table, payload = SOURCES[IMAGE]
     common = ", ".join(f"e.{c.strip()}" for c in COMMON.split(","))
     sql = f"""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from events_service.db.queries import timerange
 from events_service.db.queries.events import SOURCES
 
 
@@ -24,8 +25,8 @@ def delete_events(session: Session, task_key: int) -> int:
     keyed by series cascade). The task row and its last_iteration stay, as in ClearML.
     """
     deleted = 0
-    for table, _ in SOURCES.values():
-        result = session.execute(text(f"DELETE FROM {table} WHERE task_key = :tk"), {"tk": task_key})
-        deleted += result.rowcount
+    spans = timerange.of_tasks(session, [task_key], list(SOURCES))
+    for event_type, (table, _) in SOURCES.items():
+        deleted += timerange.delete(session, table, spans[event_type], "t.task_key = :tk", {"tk": task_key})
     session.execute(text("DELETE FROM series WHERE task_key = :tk"), {"tk": task_key})
     return deleted

@@ -8,6 +8,8 @@ from typing import Any, Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from events_service.db.queries import timerange
+
 # Per event type: table and the payload columns as the union below names them.
 SOURCES = {
     "training_stats_scalar": ("scalar_events", "value AS value, NULL::float8[] AS values_, NULL AS key, "
@@ -85,13 +87,15 @@ def page_by_time(session: Session, task_key: int, event_types: Sequence[str], *,
     """The next `limit` events of the task ordered by (ts, id), strictly after the keyset position.
 
     Each table is read through its (task_key, ts, id) index and stops at `limit` rows, so a page
-    costs the same at the start of the scroll as deep into it.
+    costs the same at the start of the scroll as deep into it; each is bounded by the task's time
+    range of its type (timerange.py), and a type the task has no events of is not read at all.
     """
     op, direction = ("<", "DESC") if descending else (">", "ASC")
     where = "task_key = :tk" + (f" AND (ts, id) {op} (:after_ts, :after_id)" if after else "")
+    spans = timerange.of_tasks(session, [task_key], event_types)
     parts = [
         f"(SELECT '{t}' AS type, {COMMON}, {SOURCES[t][1]} FROM {SOURCES[t][0]} WHERE {where} "
-        f"ORDER BY ts {direction}, id {direction} LIMIT :limit)"
+        f"AND {spans[t].sql()} ORDER BY ts {direction}, id {direction} LIMIT :limit)"
         for t in event_types
     ]
     sql = (f"SELECT * FROM ({' UNION ALL '.join(parts)}) u "
@@ -104,8 +108,8 @@ def page_by_time(session: Session, task_key: int, event_types: Sequence[str], *,
 
 def at_time(session: Session, task_key: int, event_type: str, ts: int, exclude_ids: Sequence[int]
             ) -> list[tuple[str, Any]]:
-    """The task's events of one type at exactly `ts` (epoch ms) except `exclude_ids`, by id."""
+    """The task's events of one type at exactly `ts` (epoch ms) except `exclude_ids`, by id; the
+    time is a literal so that only its chunk is planned (timerange.py)."""
     sql = (f"SELECT '{event_type}' AS type, {COMMON}, {SOURCES[event_type][1]} FROM {SOURCES[event_type][0]} "
-           "WHERE task_key = :tk AND ts = :ts AND id <> ALL(:ids) ORDER BY id")
-    return [(row.type, row) for row in session.execute(text(sql), {"tk": task_key, "ts": ts,
-                                                                   "ids": list(exclude_ids)})]
+           f"WHERE task_key = :tk AND ts = {int(ts)} AND id <> ALL(:ids) ORDER BY id")
+    return [(row.type, row) for row in session.execute(text(sql), {"tk": task_key, "ids": list(exclude_ids)})]

@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from events_service.db.queries import scalars as scalar_queries
+from events_service.db.queries import timerange
 from events_service.normalize import MONITOR_METRICS, Event
 from events_service import jsonutil
 
@@ -49,6 +50,7 @@ class SeriesRef:
     max_iter: int | None
     max_ts: int | None
     has_null_iter: bool
+    min_ts: int | None = None
 
 
 @dataclass
@@ -91,36 +93,35 @@ def _series(session: Session, company_key: int, wanted: set[tuple[int, str, str,
         "ORDER BY s.key) s"), params).all()
     rows = session.execute(text(
         "SELECT s.key, s.task_key, s.event_type, s.metric, s.variant, "
-        "s.max_iter, s.max_ts, s.has_null_iter "
+        "s.max_iter, s.max_ts, s.has_null_iter, s.min_ts "
         f"FROM series s JOIN {unnest} AS w(task_key, event_type, metric, variant) "
         "USING (task_key, event_type, metric, variant)"), params)
     return {(r.task_key, r.event_type, r.metric, r.variant):
-            SeriesRef(r.key, r.max_iter, r.max_ts, r.has_null_iter)
+            SeriesRef(r.key, r.max_iter, r.max_ts, r.has_null_iter, r.min_ts)
             for r in rows}
 
 
-def _delete_twins(session: Session, table: str, keyed: list[tuple[int, int | None, Any]], with_key: bool
-                  ) -> list[Any]:
-    """Delete stored events that share (series, iter[, key]) with new ones; returns the deleted rows."""
+def _delete_twins(session: Session, table: str, keyed: list[tuple[int, int | None, Any]], with_key: bool,
+                  span: timerange.Span) -> list[Any]:
+    """Delete stored events that share (series, iter[, key]) with new ones; returns the deleted rows.
+    `span` covers the stored events of their series (timerange.py: only those chunks are planned)."""
     deleted: list[Any] = []
     with_iter = [k for k in keyed if k[1] is not None]
     without_iter = [k for k in keyed if k[1] is None]
     key_match = " AND t.key IS NOT DISTINCT FROM c.key" if with_key else ""
-    returning = "RETURNING t.series_key, t.iter" + (", t.value" if table == "scalar_events" else "")
+    returning = "t.series_key, t.iter" + (", t.value" if table == "scalar_events" else "")
     if with_iter:
-        deleted += session.execute(text(
-            f"DELETE FROM {table} t "
-            "USING unnest(CAST(:s AS bigint[]), CAST(:i AS bigint[]), CAST(:k AS text[])) "
-            f"AS c(series_key, iter, key) WHERE t.series_key = c.series_key AND t.iter = c.iter{key_match} "
-            f"{returning}"),
-            {"s": [k[0] for k in with_iter], "i": [k[1] for k in with_iter],
-             "k": [k[2] for k in with_iter]}).all()
+        deleted += timerange.delete(
+            session, table, span, f"t.series_key = c.series_key AND t.iter = c.iter{key_match}",
+            {"s": [k[0] for k in with_iter], "i": [k[1] for k in with_iter], "k": [k[2] for k in with_iter]},
+            using="USING unnest(CAST(:s AS bigint[]), CAST(:i AS bigint[]), CAST(:k AS text[])) "
+                  "AS c(series_key, iter, key)", returning=returning)
     if without_iter:
-        deleted += session.execute(text(
-            f"DELETE FROM {table} t USING unnest(CAST(:s AS bigint[]), CAST(:k AS text[])) "
-            "AS c(series_key, key) "
-            f"WHERE t.series_key = c.series_key AND t.iter IS NULL{key_match} {returning}"),
-            {"s": [k[0] for k in without_iter], "k": [k[2] for k in without_iter]}).all()
+        deleted += timerange.delete(
+            session, table, span, f"t.series_key = c.series_key AND t.iter IS NULL{key_match}",
+            {"s": [k[0] for k in without_iter], "k": [k[2] for k in without_iter]},
+            using="USING unnest(CAST(:s AS bigint[]), CAST(:k AS text[])) AS c(series_key, key)",
+            returning=returning)
     return deleted
 
 
@@ -130,10 +131,11 @@ def _msg_digest(msg: Any) -> str | None:
 
 def _stored_log_twins(session: Session, task_key: int, candidates: list[Event]) -> set[tuple]:
     """(series, ts, worker, level, md5(msg)) of stored logs that candidate events might repeat."""
-    rows = session.execute(text(
+    times = sorted({e.ts for e in candidates})
+    rows = session.execute(text(  # the times' range as constants: only their chunks are planned
         "SELECT series_key, ts, worker, level, md5(msg) AS digest FROM log_events "
-        "WHERE task_key = :tk AND ts = ANY(:ts)"),
-        {"tk": task_key, "ts": sorted({e.ts for e in candidates})})
+        f"WHERE task_key = :tk AND ts = ANY(:ts) AND {timerange.Span(times[0], times[-1]).sql()}"),
+        {"tk": task_key, "ts": times})
     return {(r.series_key, r.ts, r.worker, r.level, r.digest) for r in rows}
 
 
@@ -173,7 +175,8 @@ def store(session: Session, company_key: int, events: list[Event], received_ms: 
                                 *e.payload, None if e.extra is None else jsonutil.dumps(e.extra).decode()))
         if event_type == "training_stats_scalar":  # pre-aggregates: see db/queries/scalars.py
             scalar_queries.maintain_buckets(session, company_key,
-                                            ((ser.key, e.iter, e.payload[0]) for _, ser, e in rows), twins)
+                                            ((ser.key, e.iter, e.payload[0]) for _, ser, e in rows), twins,
+                                            _span(items, extra_ts=[e.ts for _, _, e in rows]))
         result.added += len(items)  # twins dropped or replaced were still acknowledged
         _collect_stats(stats, rows, event_type)
 
@@ -197,13 +200,24 @@ def _dedupe_metric_events(session: Session, table: str, event_type: str,
         or (e.iter is not None and ser.max_iter is not None and e.iter <= ser.max_iter)
     ]
     if candidates:
-        deleted = _delete_twins(session, table, candidates, with_key)
+        wanted = {k[0] for k in candidates}
+        deleted = _delete_twins(session, table, candidates, with_key,
+                                _span([item for item in items if item[1].key in wanted]))
         twins.extend(deleted)
         result.replaced += len(deleted)
         for row in deleted:
             stats.setdefault(row.series_key, {}).setdefault("deleted", 0)
             stats[row.series_key]["deleted"] += 1
     return list(latest.values())
+
+
+def _span(items: list[tuple[TaskRef, SeriesRef, Event]], extra_ts: list[int] | None = None) -> timerange.Span:
+    """The stored time range of the items' series (as locked by this batch), widened by `extra_ts`."""
+    refs = {ser.key: ser for _, ser, _ in items}
+    ranges = [(ser.min_ts, ser.max_ts, False) for ser in refs.values()]
+    if extra_ts:
+        ranges.append((min(extra_ts), max(extra_ts), True))
+    return timerange.merge(ranges)
 
 
 def _dedupe_logs(session: Session, items: list[tuple[TaskRef, SeriesRef, Event]]
@@ -243,6 +257,8 @@ def _collect_stats(stats: dict[int, dict[str, Any]], rows: list[tuple[TaskRef, S
             st["max_iter"] = e.iter
         if st.get("max_ts") is None or e.ts > st["max_ts"]:
             st["max_ts"] = e.ts
+        if st.get("min_ts") is None or e.ts < st["min_ts"]:
+            st["min_ts"] = e.ts
         value = e.payload[0] if scalar else None
         if value is None:
             continue
@@ -257,12 +273,14 @@ def _update_series(session: Session, stats: dict[int, dict[str, Any]], received_
     if not stats:
         return
     keys = sorted(stats)
-    col = {name: [stats[k].get(name) for k in keys] for name in ("max_iter", "max_ts", "min", "max")}
+    col = {name: [stats[k].get(name) for k in keys]
+           for name in ("max_iter", "max_ts", "min_ts", "min", "max")}
     last = [stats[k].get("last") or (None, None, None) for k in keys]
     session.execute(text("""
         UPDATE series s SET
             max_iter = GREATEST(s.max_iter, u.max_iter),
             max_ts = GREATEST(s.max_ts, u.max_ts),
+            min_ts = LEAST(s.min_ts, u.min_ts),
             has_null_iter = s.has_null_iter OR u.null_iter,
             event_count = s.event_count + u.added - u.deleted,
             min_value = LEAST(s.min_value, u.min_value),
@@ -278,13 +296,15 @@ def _update_series(session: Session, stats: dict[int, dict[str, Any]], received_
                 THEN u.last_iter ELSE s.last_iter END,
             last_received = :received
         FROM unnest(CAST(:keys AS bigint[]), CAST(:max_iter AS bigint[]), CAST(:max_ts AS bigint[]),
-                    CAST(:null_iter AS boolean[]), CAST(:added AS bigint[]), CAST(:deleted AS bigint[]),
+                    CAST(:min_ts AS bigint[]), CAST(:null_iter AS boolean[]), CAST(:added AS bigint[]),
+                    CAST(:deleted AS bigint[]),
                     CAST(:min AS float8[]), CAST(:max AS float8[]), CAST(:last_iter AS bigint[]),
                     CAST(:last_ts AS bigint[]), CAST(:last_value AS float8[]))
-             AS u(key, max_iter, max_ts, null_iter, added, deleted, min_value, max_value, last_iter, last_ts,
+             AS u(key, max_iter, max_ts, min_ts, null_iter, added, deleted, min_value, max_value, last_iter,
+                  last_ts,
                   last_value)
         WHERE s.key = u.key"""), {
-        "keys": keys, "max_iter": col["max_iter"], "max_ts": col["max_ts"],
+        "keys": keys, "max_iter": col["max_iter"], "max_ts": col["max_ts"], "min_ts": col["min_ts"],
         "min": col["min"], "max": col["max"],
         "null_iter": [bool(stats[k].get("null_iter")) for k in keys],
         "added": [stats[k].get("count", 0) for k in keys],

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from events_service.db.queries import timerange
 from events_service.db.queries.events import COMMON, SOURCES
 
 Cutoffs = list[tuple[int, int]]
@@ -22,7 +23,7 @@ _TOP_ITERS = """
     FROM series s
     CROSS JOIN LATERAL (
         SELECT DISTINCT e.iter FROM {table} e
-        WHERE e.series_key = s.key AND e.iter IS NOT NULL
+        WHERE e.series_key = s.key AND {bound} AND e.iter IS NOT NULL
         ORDER BY e.iter DESC LIMIT :n) t
     WHERE s.task_key = ANY(:tks) AND s.event_type = :type
 """
@@ -32,9 +33,15 @@ def last_iters_per_series(session: Session, event_type: str, task_keys: Sequence
     """Per series of the tasks: its `n` highest distinct iterations (get_task_plots)."""
     sql = (f"SELECT series_key, min(iter) AS min_iter FROM ({_TOP_ITERS}) top "
            "GROUP BY series_key ORDER BY series_key")
-    rows = session.execute(text(sql.format(table=SOURCES[event_type][0])),
+    rows = session.execute(text(sql.format(table=SOURCES[event_type][0], bound=_bound(session, event_type,
+                                                                                      task_keys))),
                            {"tks": list(task_keys), "type": event_type, "n": n})
     return [(r.series_key, r.min_iter) for r in rows]
+
+
+def _bound(session: Session, event_type: str, task_keys: Sequence[int]) -> str:
+    """The tasks' time range of the type as constants on e.ts (timerange.py)."""
+    return timerange.of_tasks(session, task_keys, [event_type])[event_type].sql("e.ts")
 
 
 def last_iters_per_task(session: Session, event_type: str, task_keys: Sequence[int], n: int) -> Cutoffs:
@@ -48,7 +55,8 @@ def last_iters_per_task(session: Session, event_type: str, task_keys: Sequence[i
         per_task AS (SELECT task_key, min(iter) AS min_iter FROM ranked WHERE r <= :n GROUP BY task_key)
         SELECT s.key AS series_key, p.min_iter FROM series s JOIN per_task p USING (task_key)
         WHERE s.event_type = :type ORDER BY s.key"""
-    rows = session.execute(text(sql.format(table=SOURCES[event_type][0])),
+    rows = session.execute(text(sql.format(table=SOURCES[event_type][0], bound=_bound(session, event_type,
+                                                                                      task_keys))),
                            {"tks": list(task_keys), "type": event_type, "n": n})
     return [(r.series_key, r.min_iter) for r in rows]
 
@@ -64,7 +72,8 @@ def count(session: Session, event_type: str, task_keys: Sequence[int], cutoffs: 
         return 0
     join, params = _selection(cutoffs)
     return session.execute(text(
-        f"SELECT count(*) FROM {SOURCES[event_type][0]} e {join} WHERE e.task_key = ANY(:tks)"),
+        f"SELECT count(*) FROM {SOURCES[event_type][0]} e {join} WHERE e.task_key = ANY(:tks) "
+        f"AND {_bound(session, event_type, task_keys)}"),
         {**params, "tks": list(task_keys)}).scalar_one()
 
 
@@ -81,7 +90,8 @@ def page(session: Session, event_type: str, task_keys: Sequence[int], cutoffs: C
     keyset = " AND (e.iter, e.id) < (:after_iter, :after_id)" if after else ""
     common = ", ".join(f"e.{c.strip()}" for c in COMMON.split(","))
     sql = (f"SELECT e.task_key, {common}, {payload} FROM {table} e {join} "
-           f"WHERE e.task_key = ANY(:tks){keyset} ORDER BY e.iter DESC, e.id DESC LIMIT :limit")
+           f"WHERE e.task_key = ANY(:tks) AND {_bound(session, event_type, task_keys)}{keyset} "
+           "ORDER BY e.iter DESC, e.id DESC LIMIT :limit")
     params.update(tks=list(task_keys), limit=limit)
     if after:
         params["after_iter"], params["after_id"] = after

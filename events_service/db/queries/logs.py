@@ -21,6 +21,8 @@ from typing import Any, Iterator, Sequence
 from psycopg import sql
 from sqlalchemy import Engine
 
+from events_service.db.queries.timerange import Span
+
 # Event time as YYYY-MM-DD HH:MM:SS,mmm UTC (Python logging's asctime). `timestamp 'epoch' +
 # interval` is exact integer arithmetic and independent of the session's time zone.
 ASCTIME = "to_char(timestamp 'epoch' + l.ts * interval '1 millisecond', 'YYYY-MM-DD HH24:MI:SS,MS')"
@@ -36,7 +38,12 @@ TEXT_FIELDS = {
 
 # The rows of the text cursor path (formats PostgreSQL cannot write), in the order they are used.
 TEXT_COLUMNS = "ts, level, worker, msg"
-STREAM_SQL = "SELECT {columns} FROM log_events WHERE task_key = {tk} ORDER BY ts, id"
+STREAM_SQL = "SELECT {columns} FROM log_events l WHERE task_key = {tk} AND {bound} ORDER BY ts, id"
+
+
+def _bound(span: Span | None) -> sql.Composable:
+    """The task's log time range as constants on l.ts (timerange.py); no bound when not given."""
+    return sql.SQL(span.sql("l.ts") if span is not None else "true")
 
 
 def text_line(parts: Sequence[tuple[str, str]]) -> sql.Composable:
@@ -80,14 +87,14 @@ def json_heads(series: dict[int, str], default_series: str) -> sql.Composable:
     ).format(names=names)
 
 
-def json_rows(engine: Engine, task_key: int, head: sql.Composable, batch: int = 5000
+def json_rows(engine: Engine, task_key: int, head: sql.Composable, batch: int = 5000, span: Span | None = None
               ) -> Iterator[list[tuple[bytes, int, int, str | None]]]:
     """The task's log oldest first as (head bytes, ts, received, extra fields as JSON text or None)
     rows, `batch` at a time (see _fetch)."""
     statement = sql.SQL(
         "SELECT convert_to({head}, 'UTF8'), l.ts, l.received, nullif(l.extra, '{{}}')::text "
-        "FROM log_events l WHERE l.task_key = {tk} ORDER BY l.ts, l.id"
-    ).format(head=head, tk=sql.Literal(int(task_key)))
+        "FROM log_events l WHERE l.task_key = {tk} AND {bound} ORDER BY l.ts, l.id"
+    ).format(head=head, tk=sql.Literal(int(task_key)), bound=_bound(span))
     yield from _fetch(engine, statement, batch)
 
 
@@ -120,8 +127,8 @@ def _fetch(engine: Engine, statement: sql.Composable, batch: int) -> Iterator[li
             conn.rollback()
 
 
-def formatted_lines(engine: Engine, task_key: int, line: sql.Composable, batch: int = 5000
-                    ) -> Iterator[bytes]:
+def formatted_lines(engine: Engine, task_key: int, line: sql.Composable, batch: int = 5000,
+                    span: Span | None = None) -> Iterator[bytes]:
     """The task's log oldest first, one `line` (plus a newline) per event, formatted by PostgreSQL,
     as chunks of `batch` lines (see _fetch).
 
@@ -130,13 +137,16 @@ def formatted_lines(engine: Engine, task_key: int, line: sql.Composable, batch: 
     (escaped literals), so it is sent without parameters.
     """
     statement = sql.SQL("SELECT convert_to({line}, 'UTF8') FROM log_events l WHERE l.task_key = {tk} "
-                        "ORDER BY l.ts, l.id").format(line=line, tk=sql.Literal(int(task_key)))
+                        "AND {bound} ORDER BY l.ts, l.id").format(line=line, tk=sql.Literal(int(task_key)),
+                                                                  bound=_bound(span))
     for rows in _fetch(engine, statement, batch):
         yield b"".join([row[0] for row in rows])
 
 
-def stream(engine: Engine, task_key: int, batch: int = 5000) -> Iterator[list[tuple[Any, ...]]]:
+def stream(engine: Engine, task_key: int, batch: int = 5000, span: Span | None = None
+           ) -> Iterator[list[tuple[Any, ...]]]:
     """The task's log lines oldest first as TEXT_COLUMNS rows, `batch` at a time (for text
     formats PostgreSQL cannot write)."""
-    statement = sql.SQL(STREAM_SQL).format(columns=sql.SQL(TEXT_COLUMNS), tk=sql.Literal(int(task_key)))
+    statement = sql.SQL(STREAM_SQL).format(columns=sql.SQL(TEXT_COLUMNS), tk=sql.Literal(int(task_key)),
+                                           bound=_bound(span))
     yield from _fetch(engine, statement, batch)

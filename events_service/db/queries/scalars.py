@@ -52,6 +52,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from events_service import sampling
+from events_service.db.queries import timerange
 from events_service.db.queries.tasks import TASK_REF, Task, task_of
 from events_service.sampling import INT64_MAX, INT64_MIN, SINGLE_VALUE_ITER, WIDTHS
 
@@ -95,9 +96,10 @@ def _eligible(_series_key: int, iteration: int | None, value: float | None) -> b
 
 def maintain_buckets(session: Session, company_key: int,
                      inserted: Iterable[tuple[int, int | None, float | None]],
-                     replaced: Iterable[Any]) -> None:
+                     replaced: Iterable[Any], span: timerange.Span | None = None) -> None:
     """Bring scalar_buckets in step with a batch: `inserted` (series_key, iter, value) were just
-    written, `replaced` rows (series_key, iter, value) were deleted as twins of new events.
+    written, `replaced` rows (series_key, iter, value) were deleted as twins of new events;
+    `span` covers every event of their series now (no bound when None; timerange.py).
 
     Every finest bucket the batch touched is recomputed from its raw points (at most `base`
     of them, one index range scan each), then every coarser bucket above it from its children.
@@ -110,7 +112,7 @@ def maintain_buckets(session: Session, company_key: int,
     touched.update((s, i // base) for s, i, v in inserted if _eligible(s, i, v))
     if not touched:
         return
-    _refresh_from_points(session, company_key, sorted(touched))
+    _refresh_from_points(session, company_key, sorted(touched), span or timerange.Span(None, None))
     for width in WIDTHS[1:]:
         touched = {(s, k // 10) for s, k in touched}
         _refresh_from_children(session, company_key, width, sorted(touched))
@@ -122,7 +124,8 @@ _UPSERT_REPLACE = """
         max_value = EXCLUDED.max_value, min_iter = EXCLUDED.min_iter, max_iter = EXCLUDED.max_iter"""
 
 
-def _refresh_from_points(session: Session, company_key: int, buckets: list[tuple[int, int]]) -> None:
+def _refresh_from_points(session: Session, company_key: int, buckets: list[tuple[int, int]],
+                         span: timerange.Span) -> None:
     """Recompute finest-level buckets from the raw points; delete those left empty."""
     base = WIDTHS[0]
     session.execute(text(f"""
@@ -133,7 +136,8 @@ def _refresh_from_points(session: Session, company_key: int, buckets: list[tuple
             FROM p CROSS JOIN LATERAL (
                 SELECT count(value) AS n, sum(value) AS total, min(value) AS low, max(value) AS high,
                        min(iter) AS first, max(iter) AS last
-                FROM scalar_events WHERE series_key = p.series_key AND iter BETWEEN p.lo AND p.hi
+                FROM scalar_events WHERE series_key = p.series_key AND {span.sql()}
+                    AND iter BETWEEN p.lo AND p.hi
                     AND iter <> {SINGLE_VALUE_ITER} AND value IS NOT NULL) e),
         gone AS (DELETE FROM scalar_buckets b USING agg WHERE agg.n = 0 AND b.series_key = agg.series_key
                  AND b.width = {base} AND b.bucket = agg.bucket)
@@ -177,6 +181,13 @@ class Series:
     task_key: int
     metric: str
     variant: str
+    min_ts: int | None = None  # the series' time range (timerange.py), None when not read
+    max_ts: int | None = None
+
+
+def span(series: Sequence[Series]) -> timerange.Span:
+    """The time range of these series' events, for bounding a read of them (timerange.py)."""
+    return timerange.merge((s.min_ts, s.max_ts, True) for s in series)
 
 
 def series_of(session: Session, task_keys: Sequence[int], event_type: str, metric: str | None = None,
@@ -190,8 +201,8 @@ def series_of(session: Session, task_keys: Sequence[int], event_type: str, metri
     if variant is not None:
         where.append("variant = :variant")
         params["variant"] = variant
-    rows = session.execute(
-        text(f"SELECT key, task_key, metric, variant FROM series WHERE {' AND '.join(where)}"), params)
+    columns = "key, task_key, metric, variant, min_ts, max_ts"
+    rows = session.execute(text(f"SELECT {columns} FROM series WHERE {' AND '.join(where)}"), params)
     return sorted((Series(*r) for r in rows), key=lambda s: (s.metric, s.variant, s.task_key))
 
 
@@ -205,12 +216,14 @@ def task_series(session: Session, company_key: int, task_id: str, event_type: st
     if variant is not None:
         where, params["variant"] = where + " AND s.variant = :variant", variant
     rows = session.execute(text(
-        f"SELECT {TASK_REF}, s.key, s.metric, s.variant, s.event_count FROM tasks t LEFT JOIN series s "
+        f"SELECT {TASK_REF}, s.key, s.metric, s.variant, s.event_count, s.min_ts, s.max_ts "
+        "FROM tasks t LEFT JOIN series s "
         f"ON s.task_key = t.key AND s.event_type = :type AND s.event_count > 0{where} "
         "WHERE t.company_key = :ck AND t.id = :id"), params).all()
     task = task_of(rows, task_id)
     found = [r for r in rows if r[5] is not None]
-    series = sorted((Series(r[5], task.key, r[6], r[7]) for r in found), key=lambda s: (s.metric, s.variant))
+    series = sorted((Series(r[5], task.key, r[6], r[7], r[9], r[10]) for r in found),
+                    key=lambda s: (s.metric, s.variant))
     return task, series, sum(r[8] for r in found)
 
 
@@ -251,11 +264,12 @@ def _iter_stats(session: Session, keys: list[int]) -> dict[int, tuple[int, int, 
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
-def _time_stats(session: Session, task_keys: list[int], keys: list[int]) -> dict[int, tuple[int, int, int]]:
+def _time_stats(session: Session, task_keys: list[int], keys: list[int], bound: str
+                ) -> dict[int, tuple[int, int, int]]:
     """series key -> (points, first ts, last ts), from the raw points."""
     rows = session.execute(text(
         "SELECT series_key, count(*), min(ts), max(ts) FROM scalar_events "
-        "WHERE task_key = ANY(:tks) AND series_key = ANY(:keys) AND value IS NOT NULL "
+        f"WHERE task_key = ANY(:tks) AND series_key = ANY(:keys) AND {bound} AND value IS NOT NULL "
         f"AND (iter IS NULL OR iter <> {SINGLE_VALUE_ITER}) GROUP BY series_key"),
         {"tks": task_keys, "keys": keys})
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
@@ -267,16 +281,18 @@ def histograms(session: Session, series: Sequence[Series], samples: int, key: st
     if not keys:
         return {}
     by_time = key != "iter"
-    stats = _time_stats(session, sorted({s.task_key for s in series}), keys) if by_time \
+    time_range = span(series)  # every read of scalar_events below is bounded by it
+    bound = time_range.sql("e.ts")
+    stats = _time_stats(session, sorted({s.task_key for s in series}), keys, time_range.sql()) if by_time \
         else _iter_stats(session, keys)
     plans = {k: sampling.choose_interval(n, lo, hi, samples) for k, (n, lo, hi) in stats.items()}
     curves: dict[int, Curve] = {}
     if by_time:
-        curves.update(_time_buckets(session, plans))
+        curves.update(_time_buckets(session, plans, bound))
         return curves
     every_point = [k for k, step in plans.items() if step == 1]
     if every_point:
-        curves.update(_iter_points(session, every_point))
+        curves.update(_iter_points(session, every_point, bound))
     bucketed = {k: step for k, step in plans.items() if step > 1}
     widths = {k: sampling.choose_width(stats[k][0], stats[k][1], stats[k][2], step)
               for k, step in bucketed.items()}
@@ -290,11 +306,11 @@ def histograms(session: Session, series: Sequence[Series], samples: int, key: st
                                       [bucketed[k] for k in merged]))
     raw = sorted(k for k in bucketed if widths[k] == 1)
     if raw:
-        curves.update(_raw_buckets(session, raw, [bucketed[k] for k in raw]))
+        curves.update(_raw_buckets(session, raw, [bucketed[k] for k in raw], bound))
     assembled = {k: step for k, step in bucketed.items()
                  if widths[k] not in (1, step) and k not in merged_set}
     if assembled:
-        curves.update(_iter_buckets(session, assembled, widths))
+        curves.update(_iter_buckets(session, assembled, widths, bound))
     return curves
 
 
@@ -343,7 +359,7 @@ def _merged_buckets(session: Session, keys: list[int], widths: list[int],
     return {r[0]: Curve(x=r[1], y=r[2], y_min=r[3], y_max=r[4]) for r in rows}
 
 
-def _raw_buckets(session: Session, keys: list[int], steps: list[int]) -> dict[int, Curve]:
+def _raw_buckets(session: Session, keys: list[int], steps: list[int], bound: str) -> dict[int, Curve]:
     """Intervals too fine for any pre-aggregate (sampling.choose_width said 1): each series' raw
     points grouped by interval in one lateral query, ordered once, instead of going through the
     general query's union, regrouping and four sorts (about 2x faster at 10 x 20,000 points)."""
@@ -355,24 +371,26 @@ def _raw_buckets(session: Session, keys: list[int], steps: list[int]) -> dict[in
                    array_agg(g.low) AS y_min, array_agg(g.high) AS y_max
             FROM (SELECT {_floor_div('e.iter', 'p.step')} AS k, sum(e.value) / count(*) AS mean,
                          min(e.value) AS low, max(e.value) AS high
-                  FROM scalar_events e WHERE e.series_key = p.series_key AND e.iter IS NOT NULL
+                  FROM scalar_events e WHERE e.series_key = p.series_key AND {bound} AND e.iter IS NOT NULL
                   AND e.iter <> {SINGLE_VALUE_ITER} AND e.value IS NOT NULL
                   GROUP BY 1 ORDER BY 1) g) a
         WHERE a.x IS NOT NULL""", {"keys": keys, "steps": steps})
     return {r[0]: Curve(x=r[1], y=r[2], y_min=r[3], y_max=r[4]) for r in rows}
 
 
-def _iter_points(session: Session, keys: list[int]) -> dict[int, Curve]:
+def _iter_points(session: Session, keys: list[int], bound: str) -> dict[int, Curve]:
     """Every point of the series, by iteration (a series has at most one point per iteration)."""
     rows = _fetch_binary(
         session,
-        "SELECT series_key, array_agg(iter ORDER BY iter), array_agg(value ORDER BY iter) FROM scalar_events "
-        f"WHERE series_key = ANY(%(keys)s) AND iter IS NOT NULL AND iter <> {SINGLE_VALUE_ITER} "
+        "SELECT series_key, array_agg(iter ORDER BY iter), array_agg(value ORDER BY iter) "
+        "FROM scalar_events e "
+        f"WHERE series_key = ANY(%(keys)s) AND {bound} AND iter IS NOT NULL AND iter <> {SINGLE_VALUE_ITER} "
         "AND value IS NOT NULL GROUP BY series_key", {"keys": keys})
     return {r[0]: Curve(x=r[1], y=r[2]) for r in rows}
 
 
-def _iter_buckets(session: Session, steps: dict[int, int], widths: dict[int, int]) -> dict[int, Curve]:
+def _iter_buckets(session: Session, steps: dict[int, int], widths: dict[int, int], bound: str
+                  ) -> dict[int, Curve]:
     """Interval-buckets by iteration, built from pre-aggregates (raw points where they straddle)."""
     keys = sorted(steps)
     k_lo, k_hi = _floor_div("b.min_iter", "p.step"), _floor_div("b.max_iter", "p.step")
@@ -394,12 +412,12 @@ def _iter_buckets(session: Session, steps: dict[int, int], widths: dict[int, int
             UNION ALL
             SELECT s.series_key, s.step, {_floor_div('e.iter', 's.step')}, 1, e.value, e.value, e.value
             FROM stored s CROSS JOIN LATERAL (
-                SELECT iter, value FROM scalar_events e WHERE e.series_key = s.series_key
+                SELECT iter, value FROM scalar_events e WHERE e.series_key = s.series_key AND {bound}
                 AND e.iter BETWEEN s.min_iter AND s.max_iter OFFSET 0) e
             WHERE s.k <> s.k_last AND e.value IS NOT NULL AND e.iter <> {SINGLE_VALUE_ITER}
             UNION ALL
             SELECT p.series_key, p.step, {_floor_div('e.iter', 'p.step')}, 1, e.value, e.value, e.value
-            FROM plan p JOIN scalar_events e ON e.series_key = p.series_key
+            FROM plan p JOIN scalar_events e ON e.series_key = p.series_key AND {bound}
             WHERE p.width = 1 AND e.iter IS NOT NULL AND e.iter <> {SINGLE_VALUE_ITER}
                 AND e.value IS NOT NULL),
         buckets AS (
@@ -413,7 +431,7 @@ def _iter_buckets(session: Session, steps: dict[int, int], widths: dict[int, int
     return {r[0]: Curve(x=r[1], y=r[2], y_min=r[3], y_max=r[4]) for r in rows}
 
 
-def _time_buckets(session: Session, steps: dict[int, int]) -> dict[int, Curve]:
+def _time_buckets(session: Session, steps: dict[int, int], bound: str) -> dict[int, Curve]:
     """Buckets by event time (epoch ms) from the raw points; interval 1 averages equal timestamps."""
     keys = sorted(steps)
     sql = f"""
@@ -422,7 +440,7 @@ def _time_buckets(session: Session, steps: dict[int, int]) -> dict[int, Curve]:
         buckets AS (
             SELECT p.series_key, p.step, {_floor_div('e.ts', 'p.step')} AS k, avg(e.value) AS mean,
                    min(e.value) AS low, max(e.value) AS high
-            FROM plan p JOIN scalar_events e ON e.series_key = p.series_key
+            FROM plan p JOIN scalar_events e ON e.series_key = p.series_key AND {bound}
             WHERE e.value IS NOT NULL AND (e.iter IS NULL OR e.iter <> {SINGLE_VALUE_ITER})
             GROUP BY p.series_key, p.step, k)
         SELECT series_key, max(step), array_agg({_start('k', 'step')} ORDER BY k), array_agg(mean ORDER BY k),
@@ -451,8 +469,11 @@ def latest_values(session: Session, company_key: int, task_id: str) -> Latest:
 
     Per series: two index scans on (series_key, iter) - the highest 100 iterations, and the
     (at most one, by de-duplication) event without iteration, which sorts after them - never a
-    scan of the task's points. The summary reads the series rows only.
+    scan of the task's points. The summary reads the series rows only. The scans are bounded by
+    the task's scalar time range, looked up first (timerange.py: a bound from the joined series
+    rows would exclude chunks only at run time, after planning all of them).
     """
+    bound = timerange.of_task_id(session, company_key, task_id, SCALAR).sql("e.ts")
     rows = session.execute(text(f"""
         SELECT {TASK_REF}, summary.max_iter, summary.last_received, latest.metric, latest.variant,
                latest.last, latest.mean
@@ -466,11 +487,11 @@ def latest_values(session: Session, company_key: int, task_id: str) -> Latest:
             FROM series s CROSS JOIN LATERAL (
                 SELECT array_agg(value ORDER BY iter DESC NULLS LAST) AS vals, avg(value) AS mean FROM (
                     SELECT iter, value FROM (
-                        (SELECT iter, value FROM scalar_events e WHERE e.series_key = s.key
+                        (SELECT iter, value FROM scalar_events e WHERE e.series_key = s.key AND {bound}
                          AND e.iter IS NOT NULL AND e.value IS NOT NULL ORDER BY e.iter DESC LIMIT 100)
                         UNION ALL
-                        (SELECT iter, value FROM scalar_events e WHERE e.series_key = s.key AND e.iter IS NULL
-                         AND e.value IS NOT NULL LIMIT 100)) u
+                        (SELECT iter, value FROM scalar_events e WHERE e.series_key = s.key AND {bound}
+                         AND e.iter IS NULL AND e.value IS NOT NULL LIMIT 100)) u
                     ORDER BY iter DESC NULLS LAST LIMIT 100) last_100) l
             WHERE s.task_key = t.key AND s.event_type = '{SCALAR}' AND s.event_count > 0
               AND l.mean IS NOT NULL) latest ON true
@@ -503,15 +524,19 @@ def _stream_binary(session: Session, sql: str, params: dict[str, Any], size: int
 
 
 def page_by_iter(session: Session, series_keys: Sequence[int], after: tuple[int | None, int] | None,
-                 limit: int) -> Iterator[tuple]:
+                 limit: int, span: timerange.Span | None = None) -> Iterator[tuple]:
     """The next `limit` scalar events of the series by (iter DESC NULLS LAST, series_key DESC),
     streamed as PAGE_COLUMNS rows: (ts, iter, worker, received, series_key, extra, value text), the
     value as JSON text (see scalar_json).
 
     (series, iter) is unique - de-duplication keeps one event per iteration, and one without -
     so (iter, series_key) is a total order. Each series is read through its (series_key, iter)
-    index from the keyset position down, at most `limit` rows, and the union is merged.
+    index from the keyset position down, at most `limit` rows, and the union is merged. Every
+    read is bounded by `span` (the series' time range; looked up when not given).
     """
+    if span is None:
+        span = timerange.of_series(session, series_keys)
+    time_bound = " AND " + span.sql()
     returned = 0
     keys = sorted(series_keys, reverse=True)
     if after is None or after[0] is not None:
@@ -521,7 +546,7 @@ def page_by_iter(session: Session, series_keys: Sequence[int], after: tuple[int 
             if after is not None:
                 bound = f" AND iter {'<=' if key < after[1] else '<'} %(after_iter)s"
                 params["after_iter"] = after[0]
-            parts.append(f"(SELECT {_RAW_COLUMNS} FROM scalar_events WHERE series_key = %(k{n})s "
+            parts.append(f"(SELECT {_RAW_COLUMNS} FROM scalar_events WHERE series_key = %(k{n})s{time_bound} "
                          f"AND iter IS NOT NULL{bound} ORDER BY iter DESC LIMIT %(limit)s)")
             params[f"k{n}"] = key
         # One series: its index order is the page order (naming series_key too would add a sort).
@@ -537,14 +562,15 @@ def page_by_iter(session: Session, series_keys: Sequence[int], after: tuple[int 
         if below:
             yield from _stream_binary(
                 session, f"SELECT {PAGE_COLUMNS} FROM (SELECT {_RAW_COLUMNS} FROM scalar_events "
-                "WHERE series_key = ANY(%(keys)s) AND iter IS NULL) u "
+                f"WHERE series_key = ANY(%(keys)s){time_bound} AND iter IS NULL) u "
                 "ORDER BY u.series_key DESC LIMIT %(limit)s",
                 {"keys": below, "limit": limit - returned})
 
 
 def vector_points(session: Session, series_key: int) -> tuple[list[int], list[list[float]]]:
     """(iterations, vectors) of a vector series, ascending by iteration, the first 10000."""
+    bound = timerange.of_series(session, [series_key]).sql()
     rows = session.execute(text(
-        "SELECT iter, value FROM vector_events WHERE series_key = :k AND iter IS NOT NULL "
+        f"SELECT iter, value FROM vector_events WHERE series_key = :k AND {bound} AND iter IS NOT NULL "
         "ORDER BY iter LIMIT :limit"), {"k": series_key, "limit": VECTOR_POINTS_LIMIT}).all()
     return [r[0] for r in rows], [r[1] if r[1] is not None else [] for r in rows]

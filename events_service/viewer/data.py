@@ -129,8 +129,8 @@ def scalar_charts() -> Response:
     span = _range()
     call = service_call("events.scalar_metrics_iter_histogram")
     if span is None:
-        metrics = scalars.scalar_metrics_iter_histogram(call, {"task": task_id, "samples": samples,
-                                                              "key": X_KEYS[x]})
+        req = {"task": task_id, "samples": samples, "key": X_KEYS[x]}
+        metrics = scalars.scalar_metrics_iter_histogram(call, req)
         return _json({"metrics": {m: {v: _points_of(d) for v, d in variants.items()}
                                   for m, variants in metrics.items()}})
     metric = request.args.get("metric")
@@ -268,5 +268,3 @@ def log_download() -> Response:
                                                "line_format": "{asctime} {level} {msg}"})
     return Response(attachment.chunks, mimetype="text/plain", direct_passthrough=True,
                     headers={"Content-Disposition": content_disposition(attachment.filename)})
-
-

@@ -38,7 +38,8 @@ def sign_in() -> Response:
     identity = signin.check_keys(request.form.get("access_key", "").strip(),
                                  request.form.get("secret_key", "").strip())
     if identity is None:
-        page = render_template("viewer/signin.html", next=target, message="Unknown access key or wrong secret key")
+        page = render_template("viewer/signin.html", next=target,
+                               message="Unknown access key or wrong secret key")
         return Response(page, status=401)
     response = redirect(target, code=303)
     signin.sign_in(response, identity)
@@ -78,7 +79,6 @@ def project_page(project_id: str) -> Response:
 
 @blueprint.get("/projects/<project_id>/experiments/<task_id>")
 @blueprint.get("/projects/<project_id>/experiments/<task_id>/<tab>")
-@blueprint.get("/projects/<project_id>/experiments/<task_id>/output/log", defaults={"tab": "console"})
 @signed_in
 def task_page(project_id: str, task_id: str, tab: str = "scalars") -> Response:
     if tab not in TABS:
@@ -87,6 +87,13 @@ def task_page(project_id: str, task_id: str, tab: str = "scalars") -> Response:
     found = project(project_id)
     return Response(render_template("viewer/task.html", task=row, project=found, project_id=project_id,
                                     tab=tab, tabs=TABS, viewer=g.viewer))
+
+
+@blueprint.get("/projects/<project_id>/experiments/<task_id>/output/log")
+def sdk_link(project_id: str, task_id: str) -> Response:
+    """The results page the SDK prints: the console (a rule of its own: werkzeug redirects a URL that
+    equals another rule's defaults to that rule)."""
+    return task_page(project_id, task_id, "console")
 
 
 @blueprint.get("/projects/<project_id>/compare")

@@ -34,8 +34,9 @@ SORTS = {
     "last_update": "coalesce(t.last_update, t.created)",
     "created": "t.created",
 }
-TASK_ROW = ("t.key, t.id, t.name, t.status, t.last_iteration, coalesce(t.last_update, t.created) AS last_update, "
-            "t.tags, p.id AS project_id, p.name AS project_name")
+TASK_ROW = ("t.key, t.id, t.name, t.status, t.last_iteration, "
+            "coalesce(t.last_update, t.created) AS last_update, t.tags, p.id AS project_id, "
+            "p.name AS project_name")
 
 
 def _like_pattern(search: str) -> str:
@@ -149,7 +150,7 @@ def _time_buckets_in(session: Session, task_keys: list[int], keys: list[int], lo
         rows = _fetch_binary(session, f"""
             SELECT e.series_key, array_agg(e.ts ORDER BY e.ts, e.id), array_agg(e.value ORDER BY e.ts, e.id)
             FROM scalar_events e WHERE {where.replace('%(keys)s', '%(few)s')} GROUP BY 1""",
-            {**params, "few": few})
+                             {**params, "few": few})
         curves.update({r[0]: Curve(x=r[1], y=r[2]) for r in rows})
     if many:
         rows = _fetch_binary(session, f"""

@@ -122,7 +122,7 @@ const Viewer = (() => {
                     el("label", {}, log, " Log scale"));
     const grid = el("div", {class: "charts"});
     root.append(controls, grid);
-    const state = {full: {}, shown: {}, t0: 0, mode: xModes[0][0]};
+    const state = {full: {}, shown: {}, ranges: {}, t0: 0, mode: xModes[0][0]};
 
     const serverX = () => (state.mode === "iter" ? "iter" : "time");
     const toPlot = (x) => (state.mode === "time" ? (x - state.t0) / 1000 : x);
@@ -140,7 +140,7 @@ const Viewer = (() => {
           out.push({x, y: p.y_max, mode: "lines", line: {width: 0, color}, showlegend: false, legendgroup: name,
                     hoverinfo: "skip", meta: "band"});
           out.push({x, y: p.y_min, mode: "lines", line: {width: 0, color}, fill: "tonexty", showlegend: false,
-                    legendgroup: name, hoverinfo: "skip", fillcolor: color + "33", meta: "band"});
+                    legendgroup: name, hoverinfo: "skip", fillcolor: color + "40", meta: "band"});
         }
         out.push({x, y: ema(p.y, Number(smooth.value)), name: literal(name), legendgroup: name, meta: "line",
                   mode: p.x.length <= 50 ? "lines+markers" : "lines", line: {color, width: 1.5}});
@@ -151,9 +151,10 @@ const Viewer = (() => {
     function layout(metric) {
       const xaxis = {title: {text: {iter: "Iterations", time: "Seconds from start", wall: "Wall clock"}[
                      state.mode]}, type: state.mode === "wall" ? "date" : "linear"};
-      return {title: {text: literal(metric)}, xaxis, uirevision: `${metric}-${state.mode}`,
+      if (state.ranges[metric]) Object.assign(xaxis, {range: state.ranges[metric], autorange: false});
+      return {title: {text: literal(metric), x: 0.01, xanchor: "left"}, xaxis, uirevision: `${metric}-${state.mode}`,
               yaxis: {type: log.checked ? "log" : "linear"}, margin: {t: 40, r: 10, b: 40, l: 50},
-              height: 320, legend: {orientation: "h"}};
+              height: 360, showlegend: true, legend: {orientation: "h", y: -0.25, yanchor: "top"}};
     }
 
     function draw(metric) {
@@ -165,6 +166,7 @@ const Viewer = (() => {
       const div = state.divs[metric];
       if (event["xaxis.autorange"]) {
         state.shown[metric] = state.full[metric];
+        delete state.ranges[metric];
         div.dataset.range = "";
         draw(metric);
         return;
@@ -176,9 +178,9 @@ const Viewer = (() => {
       try {
         const found = await load(metric, lo, hi, serverX());
         state.shown[metric] = found[metric] || {};
+        state.ranges[metric] = range;
         div.dataset.range = `${lo},${hi}`;
         draw(metric);
-        Plotly.relayout(div, {"xaxis.range": range});
       } catch (e) { message(div, e.message, true); }
       delete div.dataset.loading;
     }
@@ -187,13 +189,16 @@ const Viewer = (() => {
       grid.replaceChildren();
       state.divs = {};
       let found;
-      try { found = await load(null, null, null, serverX()); } catch (e) { message(grid, e.message, true); return; }
-      state.full = found; state.shown = {...found};
+      try { found = await load(null, null, null, serverX()); } catch (e) {
+        message(grid, e.message, true); grid.dataset.ready = root.dataset.ready = "1"; return;
+      }
+      state.full = found; state.shown = {...found}; state.ranges = {};
       const xs = Object.values(found).flatMap((lines) => Object.values(lines).map((p) => p.x[0]))
         .filter((x) => x !== undefined);
       state.t0 = xs.length ? Math.min(...xs) : 0;
+      grid.dataset.t0 = String(state.t0);
       const metrics = Object.keys(found);
-      if (!metrics.length) { message(grid, "No scalars reported"); return; }
+      if (!metrics.length) { message(grid, "No scalars reported"); grid.dataset.ready = root.dataset.ready = "1"; return; }
       for (const metric of metrics) {
         const div = el("div", {class: "chart", "data-metric": metric});
         grid.append(div);
@@ -201,7 +206,7 @@ const Viewer = (() => {
         draw(metric);
         div.on("plotly_relayout", (event) => zoom(metric, event));
       }
-      grid.dataset.ready = "1";
+      grid.dataset.ready = root.dataset.ready = "1";
     }
 
     xSelect.addEventListener("change", () => { state.mode = xSelect.value; delete grid.dataset.ready; reload(); });

@@ -38,7 +38,8 @@ VARIANTS = 10
 def load_scalars(base: str, headers: dict[str, str], task: str, points: int) -> None:
     chunk = 50_000
     events = (json.dumps({"type": "training_stats_scalar", "task": task, "metric": "loss", "variant": f"v{v}",
-                          "iter": i, "timestamp": T0 + i * STEP_MS, "value": 1.0 / (i + 1) + v * 0.01 + (i % 7) * 1e-3})
+                          "iter": i, "timestamp": T0 + i * STEP_MS,
+                          "value": 1.0 / (i + 1) + v * 0.01 + (i % 7) * 1e-3})
               for i in range(points) for v in range(VARIANTS))
     batch: list[str] = []
     for line in events:
@@ -101,6 +102,22 @@ def zoom_steps(lo: int, hi: int, points_per_unit: float) -> list[tuple[int, int]
         lo, hi = middle - quarter, middle + quarter
 
 
+def iteration_window(lines: dict, lo: int, hi: int) -> tuple[int, int]:
+    """What static/viewer.js (iterationWindow) derives from the points it shows."""
+    first, last = None, None
+    for p in lines.values():
+        a, b = p["it"][0], 2 ** 53 - 1
+        for x, it in zip(p["x"], p["it"]):
+            if x <= lo:
+                a = it
+            elif x > hi:
+                b = it - 1
+                break
+        first = a if first is None else min(first, a)
+        last = b if last is None else max(last, b)
+    return first, last
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=100_000, help="points per series (10 series)")
@@ -118,7 +135,8 @@ def main() -> None:
         project = requests.post(f"{base}/projects.create", json={"name": "bench"}, headers=headers).json()
         project = project["data"]["id"]
         task = requests.post(f"{base}/tasks.create", headers=headers,
-                             json={"name": "bench", "type": "training", "project": project}).json()["data"]["id"]
+                             json={"name": "bench", "type": "training", "project": project})
+        task = task.json()["data"]["id"]
         started = time.perf_counter()
         load_scalars(base, headers, task, args.points)
         print(f"loaded {VARIANTS} x {args.points:,} points in {time.perf_counter() - started:.0f} s")
@@ -135,19 +153,24 @@ def main() -> None:
             assert r.status_code == 303, r.text
             print(f"\nScalars tab, {VARIANTS} series x {args.points:,} points (target < 1000 ms)")
             for x in ("iter", "time"):
-                show(f"whole task, x by {x}", timed(browser, f"{base}/ui/data/scalars?task={task}&x={x}&samples=1000",
-                                                    args.repeat), 1000)
+                whole = f"{base}/ui/data/scalars?task={task}&x={x}&samples=1000"
+                show(f"whole task, x by {x}", timed(browser, whole, args.repeat), 1000)
             print("\nZoom steps: one chart of 10 series, range / 4 per step (target < 200 ms)")
             for x, lo, hi, per_unit in (("iter", 0, args.points - 1, 1.0),
                                         ("time", T0, T0 + (args.points - 1) * STEP_MS, 1 / STEP_MS)):
+                whole = f"{base}/ui/data/scalars?task={task}&x={x}&samples=1000"
+                shown = browser.get(whole).json()["metrics"]
                 for a, b in zoom_steps(lo, hi, per_unit):
                     points = int((b - a) * per_unit) + 1
-                    figures = timed(browser, f"{base}/ui/data/scalars?task={task}&x={x}&samples=1000&metric=loss"
-                                    f"&lo={a}&hi={b}", args.repeat)
+                    zoom = f"{base}/ui/data/scalars?task={task}&x={x}&samples=1000&metric=loss&lo={a}&hi={b}"
+                    if x == "time":  # the iteration window the page sends with a zoom by time
+                        zoom += "&ilo={}&ihi={}".format(*iteration_window(shown["loss"], a, b))
+                    figures = timed(browser, zoom, args.repeat)
+                    shown = browser.get(zoom).json()["metrics"]
                     show(f"x by {x}, range of ~{points:,} points per series", figures, 200)
             print(f"\nConsole, {args.lines:,} lines (target < 100 ms for the first page)")
-            show("first page (newest 500 lines)", timed(browser, f"{base}/ui/data/log?task={log_task}", args.repeat),
-                 100)
+            first_page = f"{base}/ui/data/log?task={log_task}"
+            show("first page (newest 500 lines)", timed(browser, first_page, args.repeat), 100)
             middle = log_bench.T0 + (args.lines // 2) * 100
             show("a page scrolled back to the middle",
                  timed(browser, f"{base}/ui/data/log?task={log_task}&before={middle}", args.repeat))
@@ -160,8 +183,8 @@ def main() -> None:
                 deep = _cursor_at(url, project, sort, order, int(args.tasks * 0.9))
                 show(f"page 90% down by {sort} (keyset)",
                      timed(browser, f"{first}&after={requests.utils.quote(deep)}", args.repeat))
-            show("name search ('abc')", timed(browser, f"{base}/ui/data/tasks?project={project}&q=abc",
-                                             args.repeat))
+            search = f"{base}/ui/data/tasks?project={project}&q=abc"
+            show("name search ('abc')", timed(browser, search, args.repeat))
 
 
 def _cursor_at(url: str, project: str, sort: str, order: str, offset: int) -> str:

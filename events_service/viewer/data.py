@@ -25,7 +25,7 @@ MAX_SAMPLES = 5000
 PAGE = 50                  # tasks per page of the task list
 LOG_PAGE = 500             # console lines per page
 MAX_PLOTS = 500
-X_KEYS = {"iter": "iter", "time": "timestamp"}  # the chart's x -> the histogram endpoint's key
+X_KEYS = ("iter", "time")  # the chart's x: iterations, or event time (epoch ms)
 
 
 def _int(name: str, default: int | None = None, low: int = INT64_MIN, high: int = INT64_MAX) -> int | None:
@@ -94,13 +94,6 @@ def task_list() -> Response:
 
 # --- scalars ------------------------------------------------------------------------------------------
 
-def _points(curve: scalar_queries.Curve) -> dict[str, Any]:
-    points: dict[str, Any] = {"x": curve.x, "y": curve.y}
-    if curve.y_min is not None:
-        points["y_min"], points["y_max"] = curve.y_min, curve.y_max
-    return points
-
-
 def _x_key() -> str:
     x = request.args.get("x") or "iter"
     if x not in X_KEYS:
@@ -119,30 +112,65 @@ def _range() -> tuple[int, int] | None:
     return lo, hi
 
 
+def _window() -> tuple[int, int] | None:
+    """The iteration window (?ilo=&ihi=) a zoom by time covers, as the page derives it."""
+    lo, hi = _int("ilo"), _int("ihi")
+    if lo is None or hi is None:
+        return None
+    return (lo, hi) if lo <= hi else (hi, lo)
+
+
+def _curves(call, series: list[scalar_queries.Series], x: str, samples: int,
+            span: tuple[int, int] | None) -> dict[int, scalar_queries.Curve]:
+    """The charts' curves by time (whole, or a zoom with its iteration window), or a zoom by
+    iteration; db/queries/viewer.py says how each is read."""
+    window = _window()
+    if x == "time" and (span is None or window is not None):
+        return viewer_queries.time_histograms(call.db, series, samples, window, span)
+    assert span is not None
+    return viewer_queries.range_histograms(call.db, series, x, span[0], span[1], samples)
+
+
+def _points(curve: scalar_queries.Curve) -> dict[str, Any]:
+    points: dict[str, Any] = {"x": curve.x, "y": curve.y}
+    if curve.y_min is not None:
+        points["y_min"], points["y_max"] = curve.y_min, curve.y_max
+    if isinstance(curve, viewer_queries.TimeCurve):
+        points["it"] = curve.it
+    return points
+
+
+def _zoomed_metric(span: tuple[int, int] | None) -> str | None:
+    metric = request.args.get("metric")
+    if span is not None and not metric:
+        raise BadInput("a range needs the 'metric' it zooms into")
+    return metric if span is not None else None
+
+
 @blueprint.get("/ui/data/scalars")
 @signed_in
 def scalar_charts() -> Response:
-    """{metrics: {metric: {variant: {x, y[, y_min, y_max]}}}} of one task: the whole series through
-    events.scalar_metrics_iter_histogram, or with ?metric=&lo=&hi= one metric's range (a zoom)."""
+    """{metrics: {metric: {variant: {x, y[, y_min, y_max][, it]}}}} of one task: by iteration the
+    whole series through events.scalar_metrics_iter_histogram; by time, or with ?metric=&lo=&hi=
+    (a zoom), through db/queries/viewer.py."""
     task_id, x = _task_arg(), _x_key()
     samples = _int("samples", DEFAULT_SAMPLES, 1, MAX_SAMPLES)
     span = _range()
+    metric = _zoomed_metric(span)
     call = service_call("events.scalar_metrics_iter_histogram")
-    if span is None:
-        req = {"task": task_id, "samples": samples, "key": X_KEYS[x]}
+    if span is None and x == "iter":
+        req = {"task": task_id, "samples": samples, "key": "iter"}
         metrics = scalars.scalar_metrics_iter_histogram(call, req)
         return _json({"metrics": {m: {v: _points_of(d) for v, d in variants.items()}
                                   for m, variants in metrics.items()}})
-    metric = request.args.get("metric")
-    if not metric:
-        raise BadInput("a range needs the 'metric' it zooms into")
     _task, series, _n = scalar_queries.task_series(call.db, call.company_key, task_id, scalar_queries.SCALAR,
                                                    metric=metric)
-    curves = viewer_queries.range_histograms(call.db, series, x, span[0], span[1], samples)
+    curves = _curves(call, series, x, samples, span)
     result: dict[str, Any] = {}
     for s in series:
-        result.setdefault(s.metric, {})[s.variant] = _points(curves[s.key]) if s.key in curves \
-            else {"x": [], "y": []}
+        if s.key in curves or span is not None:
+            result.setdefault(s.metric, {})[s.variant] = _points(curves[s.key]) if s.key in curves \
+                else {"x": [], "y": []}
     return _json({"metrics": result})
 
 
@@ -159,24 +187,24 @@ def compare_charts() -> Response:
         raise BadInput("'tasks' names no task")
     x = _x_key()
     samples = _int("samples", DEFAULT_SAMPLES, 1, MAX_SAMPLES)
-    call = service_call("events.multi_task_scalar_metrics_iter_histogram")
     span = _range()
-    if span is None:
+    metric = _zoomed_metric(span)
+    call = service_call("events.multi_task_scalar_metrics_iter_histogram")
+    if span is None and x == "iter":
         found = scalars.multi_task_scalar_metrics_iter_histogram(
-            call, {"tasks": ids, "samples": samples, "key": X_KEYS[x]})
+            call, {"tasks": ids, "samples": samples, "key": "iter"})
         return _json(found)
-    metric = request.args.get("metric")
-    if not metric:
-        raise BadInput("a range needs the 'metric' it zooms into")
     found_tasks = task_queries.require_many(call.db, call.company_key, ids)
     by_key = {t.key: t for t in found_tasks.values()}
     series = scalar_queries.series_of(call.db, list(by_key), scalar_queries.SCALAR, metric=metric)
-    curves = viewer_queries.range_histograms(call.db, series, x, span[0], span[1], samples)
+    curves = _curves(call, series, x, samples, span)
     metrics: dict[str, Any] = {}
     for s in series:
-        task = by_key[s.task_key]
-        points = _points(curves[s.key]) if s.key in curves else {"x": [], "y": []}
-        metrics.setdefault(s.metric, {}).setdefault(s.variant, {})[task.id] = {"name": task.name, **points}
+        if s.key in curves or span is not None:
+            task = by_key[s.task_key]
+            points = _points(curves[s.key]) if s.key in curves else {"x": [], "y": []}
+            by_task = metrics.setdefault(s.metric, {}).setdefault(s.variant, {})
+            by_task[task.id] = {"name": task.name, **points}
     return _json({"metrics": metrics})
 
 

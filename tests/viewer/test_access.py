@@ -140,6 +140,24 @@ def test_zoom_data_call_re_buckets_the_range(signed_in, api, task):
     assert points["y_max"] == [9.0, 19.0, 29.0, 39.0, 49.0] and points["y"] == [4.5, 14.5, 24.5, 34.5, 44.5]
 
 
+def test_charts_by_time_place_iteration_buckets_at_their_first_points_time(signed_in, task):
+    _project, task_id = task
+    t0 = 1_700_000_000_000
+    whole = signed_in.get(f"/ui/data/scalars?task={task_id}&x=time&samples=5").get_json()
+    points = whole["metrics"]["loss"]["total"]
+    assert points["x"] == [t0 + i for i in (0, 10, 20, 30, 40)] and points["it"] == [0, 10, 20, 30, 40]
+    assert points["y_min"] == [0.0, 10.0, 20.0, 30.0, 40.0] and points["y"] == [4.5, 14.5, 24.5, 34.5, 44.5]
+    every = signed_in.get(f"/ui/data/scalars?task={task_id}&x=time&samples=10&metric=loss"
+                          f"&lo={t0 + 22}&hi={t0 + 27}&ilo=20&ihi=29").get_json()["metrics"]["loss"]["total"]
+    assert every == {"x": [t0 + i for i in range(22, 28)], "y": [float(i) for i in range(22, 28)],
+                     "it": list(range(22, 28))}
+    grouped = signed_in.get(f"/ui/data/scalars?task={task_id}&x=time&samples=5&metric=loss"
+                            f"&lo={t0 + 20}&hi={t0 + 29}&ilo=29&ihi=20").get_json()
+    grouped = grouped["metrics"]["loss"]["total"]
+    assert grouped["it"] == [20, 22, 24, 26, 28] and grouped["x"] == [t0 + i for i in (20, 22, 24, 26, 28)]
+    assert grouped["y_max"] == [21.0, 23.0, 25.0, 27.0, 29.0]
+
+
 def test_task_list_pages_by_keyset_sorts_and_searches(signed_in, api):
     project = api.call("projects.create", name=f"list {uuid.uuid4().hex[:8]}")["id"]
     names = [f"task {n:03d}" for n in range(60)] + ["<b>bold</b> 100%_x"]

@@ -162,6 +162,22 @@ const Viewer = (() => {
       Plotly.react(div, traces(state.shown[metric]), layout(metric), {responsive: true});
     }
 
+    /* By time, the iteration window that covers [lo, hi]: from the first iteration (`it`) of the
+     * last point shown at or before lo to just before that of the first point after hi. */
+    function iterationWindow(metric, lo, hi) {
+      let first = Infinity, last = -Infinity;
+      for (const p of Object.values(state.shown[metric] || {})) {
+        if (!p.it || !p.it.length) return null;
+        let a = p.it[0], b = Number.MAX_SAFE_INTEGER;
+        for (let i = 0; i < p.x.length; i++) {
+          if (p.x[i] <= lo) a = p.it[i];
+          else if (p.x[i] > hi) { b = p.it[i] - 1; break; }
+        }
+        first = Math.min(first, a); last = Math.max(last, b);
+      }
+      return first <= last ? [first, last] : null;
+    }
+
     async function zoom(metric, event) {
       const div = state.divs[metric];
       if (event["xaxis.autorange"]) {
@@ -176,7 +192,8 @@ const Viewer = (() => {
       const lo = Math.floor(fromPlot(range[0])), hi = Math.ceil(fromPlot(range[1]));
       div.dataset.loading = "1";
       try {
-        const found = await load(metric, lo, hi, serverX());
+        const its = serverX() === "time" ? iterationWindow(metric, lo, hi) : null;
+        const found = await load(metric, lo, hi, serverX(), its);
         state.shown[metric] = found[metric] || {};
         state.ranges[metric] = range;
         div.dataset.range = `${lo},${hi}`;
@@ -218,18 +235,23 @@ const Viewer = (() => {
     reload();
   }
 
+  function zoomParams(base, metric, lo, hi, its) {
+    const params = new URLSearchParams(base);
+    if (metric !== null) { params.set("metric", metric); params.set("lo", lo); params.set("hi", hi); }
+    if (its) { params.set("ilo", its[0]); params.set("ihi", its[1]); }
+    return params;
+  }
+
   function scalars(root, task) {
-    charts(root, async (metric, lo, hi, x) => {
-      const params = new URLSearchParams({task, x, samples: SAMPLES});
-      if (metric !== null) { params.set("metric", metric); params.set("lo", lo); params.set("hi", hi); }
+    charts(root, async (metric, lo, hi, x, its) => {
+      const params = zoomParams({task, x, samples: SAMPLES}, metric, lo, hi, its);
       return (await getJSON(`/ui/data/scalars?${params}`)).metrics;
     }, [["iter", "Iterations"], ["time", "Time from start"], ["wall", "Wall clock"]]);
   }
 
   function compare(root, tasks) {
-    charts(root, async (metric, lo, hi, x) => {
-      const params = new URLSearchParams({tasks, x, samples: SAMPLES});
-      if (metric !== null) { params.set("metric", metric); params.set("lo", lo); params.set("hi", hi); }
+    charts(root, async (metric, lo, hi, x, its) => {
+      const params = zoomParams({tasks, x, samples: SAMPLES}, metric, lo, hi, its);
       const found = (await getJSON(`/ui/data/compare?${params}`)).metrics;
       const out = {};
       for (const [m, variants] of Object.entries(found)) {

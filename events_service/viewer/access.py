@@ -8,7 +8,7 @@ from functools import wraps
 from typing import Any, Callable
 from urllib.parse import quote
 
-from flask import current_app, g, redirect, request
+from flask import current_app, g, jsonify, redirect, request
 
 from events_service.api.call import Call
 from events_service.db import session as db_session
@@ -29,7 +29,6 @@ def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
         viewer = signin.current()
         if viewer is None:
             if request.path.startswith("/ui/data/"):
-                from flask import jsonify
                 response = jsonify({"error": "not signed in"})
                 response.status_code = 401
                 return response

@@ -252,8 +252,11 @@ def _time_of_raw_buckets(session: Session, keys: list[int], plans: list[tuple]) 
                      min(e.value) AS low, max(e.value) AS high, min(e.iter) AS first_iter
               FROM unnest(CAST(%(keys)s AS bigint[]), CAST(%(los)s AS bigint[]), CAST(%(his)s AS bigint[]),
                           CAST(%(steps)s AS bigint[])) AS p(k, lo, hi, step)
-              JOIN scalar_events e ON e.series_key = p.k AND e.iter BETWEEN p.lo AND p.hi
-              WHERE e.iter <> {SINGLE_VALUE_ITER} AND e.value IS NOT NULL GROUP BY 1, 2) b
+              CROSS JOIN LATERAL (
+                  SELECT e.iter, e.ts, e.value FROM scalar_events e WHERE e.series_key = p.k
+                  AND e.iter BETWEEN p.lo AND p.hi AND e.iter <> {SINGLE_VALUE_ITER} AND e.value IS NOT NULL
+                  ORDER BY e.iter) e
+              GROUP BY 1, 2) b
         GROUP BY k""", {"keys": keys, "los": [p[0] for p in plans], "his": [p[1] for p in plans],
                         "steps": [p[2] for p in plans]})
     return {r[0]: TimeCurve(x=r[1], y=r[2], y_min=r[3], y_max=r[4], it=r[5]) for r in rows}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -60,6 +61,27 @@ def test_scalars_draw_the_api_histogram_per_metric_and_variant(browser, recorded
     loss = charts[1]
     assert loss["legend"] == [HOSTILE_VARIANT, "train"] and len(loss["lines"][1]["x"]) < 3000
     assert no_script_ran(browser)
+
+
+def test_smoothing_log_scale_and_hiding_a_variant(browser, recorded):
+    open_tab(browser, recorded, "scalars")
+    api = recorded.api("events.scalar_metrics_iter_histogram", task=recorded.task, samples=1000)
+    api = api["loss"]["train"]
+    browser.execute_script("const s = document.getElementById('smoothing'); s.value = '0.5';"
+                           "s.dispatchEvent(new Event('input'))")
+    browser.find_element(By.ID, "log-scale").click()
+    loss = "[...document.querySelectorAll('.chart')].find(c => c.dataset.metric === 'loss')"
+    smoothed = browser.execute_script(f"return Array.from({loss}.data.filter(t => t.meta === 'line')[1].y)")
+    ema, last = [], 0.0
+    for n, y in enumerate(api["y"], 1):
+        last = last * 0.5 + 0.5 * y
+        ema.append(last / (1 - 0.5 ** n))
+    assert smoothed == pytest.approx(ema) and smoothed != api["y"]
+    assert browser.execute_script(f"return {loss}.layout.yaxis.type") == "log"
+    browser.find_elements(By.CSS_SELECTOR, ".chart[data-metric=loss] .legendtoggle")[1].click()
+    hidden = wait(browser, lambda d: d.execute_script(
+        f"return {loss}.data.filter(t => t.visible === 'legendonly').map(t => t.legendgroup)"))
+    assert set(hidden) == {"train"} and len(hidden) == 3  # the line and its min/max band
 
 
 def _zoom(driver, metric: str, lo: float, hi: float) -> dict:

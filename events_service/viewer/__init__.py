@@ -7,10 +7,19 @@ only read. Charts are drawn by Plotly.js, served from the `plotly` Python packag
 """
 from __future__ import annotations
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, Response
 
 blueprint = Blueprint("viewer", __name__, template_folder="templates", static_folder="static",
                       static_url_path="/ui/static")
+
+
+@blueprint.after_request
+def _headers(response: Response) -> Response:
+    """No other site may frame the pages or make the browser guess a data call's type."""
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
 
 
 def init_app(app: Flask) -> None:

@@ -34,6 +34,7 @@ def test_sign_in_sets_an_httponly_strict_cookie_secure_over_https(app, credentia
     form = {"access_key": credentials[0], "secret_key": credentials[1], "next": "/projects/x"}
     response = client.post("/ui/signin", data=form)
     assert response.status_code == 303 and response.headers["Location"] == "/projects/x"
+    assert response.headers["X-Frame-Options"] == "DENY"
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
     secure = app.test_client().post("/ui/signin", data=form, base_url="https://localhost")

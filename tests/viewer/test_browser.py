@@ -149,6 +149,11 @@ def test_plots_render_each_figure_as_sent_newest_first(browser, recorded):
         assert figure["title"] == (title["text"] if isinstance(title, dict) else title)
     assert figures[0]["title"] == f"{HOSTILE_TITLE} 4"
     assert no_script_ran(browser)
+    browser.find_element(By.ID, "more-plots").click()  # 9 iterations per plot: every one of these
+    wait(browser, lambda d: d.execute_script("return document.getElementById('tab').dataset.ready === '1'"))
+    shown = browser.execute_script("return [...document.querySelectorAll('.plot-figure')]"
+                                   ".map(f => [f.dataset.metric, Number(f.dataset.iter)])")
+    assert shown == [["roc", 4], ["roc", 3], ["roc", 2], ["roc", 1], ["pr", 2]]
 
 
 def _samples(driver) -> list:

@@ -265,11 +265,18 @@ const Viewer = (() => {
   }
 
   // --- plots -----------------------------------------------------------------------------------
-  async function plots(root, task) {
+  async function plots(root, task, iters = 3) {
     let found;
-    try { found = await getJSON(`/ui/data/plots?task=${encodeURIComponent(task)}&iters=3`); }
+    root.replaceChildren();
+    try { found = await getJSON(`/ui/data/plots?task=${encodeURIComponent(task)}&iters=${iters}`); }
     catch (e) { message(root, e.message, true); return; }
     if (!found.plots.length) message(root, "No plots reported");
+    else {
+      const more = el("button", {id: "more-plots", text: `Show ${iters * 3} iterations per plot`});
+      more.addEventListener("click", () => { delete root.dataset.ready; plots(root, task, iters * 3); });
+      root.append(el("div", {class: "controls"}, el("span", {class: "muted",
+        text: `The last ${iters} iterations of each plot, newest first`}), more));
+    }
     const sections = {};
     for (const p of found.plots) {
       if (!sections[p.metric]) {

@@ -3,7 +3,6 @@ answers, zoom re-buckets, the console follows a running task, names are shown as
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -195,12 +194,10 @@ def test_console_shows_the_newest_lines_scrolls_back_and_follows_new_lines(brows
     at_bottom = browser.execute_script("const b = document.getElementById('console');"
                                        "return b.scrollHeight - b.scrollTop - b.clientHeight < 5")
     assert at_bottom
-    # scroll back to the very first line
-    for _ in range(5):
-        browser.execute_script("document.getElementById('console').scrollTop = 0;"
-                               "document.getElementById('console').dispatchEvent(new Event('scroll'))")
-        time.sleep(0.3)
-    lines = wait(browser, lambda d: (c := _console(d)) and len(c) == 1200 and c)
+    # scroll back to the very first line (scrolled to the top again until every page is there)
+    scroll_up = ("const b = document.getElementById('console'); b.scrollTop = 0;"
+                 "b.dispatchEvent(new Event('scroll'))")
+    lines = wait(browser, lambda d: (d.execute_script(scroll_up), c := _console(d)) and len(c) == 1200 and c)
     assert lines == [f"line {n} {HOSTILE_LOG}" for n in range(1200)]
     # a line reported while the console is open appears without reloading
     browser.execute_script("window.__still_open = true")

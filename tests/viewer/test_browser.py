@@ -235,6 +235,18 @@ def test_project_page_lists_tasks_and_compares_the_selected(browser, recorded):
     assert no_script_ran(browser)
 
 
+def test_task_list_sorts_and_searches_in_the_page(browser, recorded):
+    browser.get(f"{recorded.base}/projects/{recorded.project}")
+    names = "return [...document.querySelectorAll('#tasks tbody .name')].map(e => e.textContent)"
+    wait(browser, lambda d: len(d.execute_script(names)) == 2)
+    browser.find_element(By.CSS_SELECTOR, "th[data-sort=name]").click()
+    wait(browser, lambda d: d.execute_script(names) == ["<b>run A</b>", "run B"])
+    browser.find_element(By.CSS_SELECTOR, "th[data-sort=name]").click()
+    wait(browser, lambda d: d.execute_script(names) == ["run B", "<b>run A</b>"])
+    browser.find_element(By.ID, "search").send_keys("<B>RUN")
+    wait(browser, lambda d: d.execute_script(names) == ["<b>run A</b>"])
+
+
 def test_another_companys_task_is_not_found(browser, recorded):
     foreign = f"{recorded.base}/projects/{recorded.foreign_project}"
     browser.get(f"{foreign}/experiments/{recorded.foreign_task}/scalars")

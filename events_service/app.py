@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from events_service import api, config, files
+from events_service import api, config, files, viewer
 from events_service.db import session
 
 
@@ -16,6 +16,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config.load(test_config))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     session.init_app(app)
+    viewer.init_app(app)  # the pages for people; before the API's catch-all rule
     api.init_app(app)
     files.init_app(app)
     return app

@@ -354,6 +354,14 @@ def test_download_client_gone_mid_stream_frees_the_connection(app, client, api, 
     ("{msg:>999999999}", 16, "width or precision above 1000"),
     ("{asctime!r:^1001} {msg}", 16, "width or precision above 1000"),
     ("{timestamp:.5000f}", 16, "width or precision above 1000"),
+    ("{msg:>\u0669\u0669\u0669\u0669}", 16, "width or precision above 1000"),  # Arabic-Indic 9999
+    # widths taken from a field: {timestamp} padded each line to ~1.7e12 characters
+    ("{msg:>{timestamp}}", 16, "placeholder inside a format spec"),
+    ("{asctime} {msg:{level}}", 16, "placeholder inside a format spec"),
+    ("{timestamp:.{timestamp}f}", 16, "placeholder inside a format spec"),
+    ("{msg:>{worker}.{timestamp}}", 16, "placeholder inside a format spec"),
+    ("{msg:>1000}" * 11, 16, "add up to more than 10000"),
+    ("x" * 10_001 + "{msg}", 16, "add up to more than 10000"),
 ])
 def test_download_bad_line_format(api, task_id, line_format, subcode, fragment):
     api.add_batch(logs(task_id, 1))

@@ -140,7 +140,11 @@ def normalize(raw: dict[str, Any], *, validate: Validate, worker: str, now_ms: i
 
     iteration = raw.get("iter")
     if iteration is not None:
-        iteration = int(iteration)  # the schema admits integers and integral floats only
+        # Not every event type's schema defines `iter` (log does not): its type is checked here.
+        integral = type(iteration) is float and math.isfinite(iteration) and iteration.is_integer()
+        if type(iteration) is not int and not integral:
+            raise EventError("Invalid value for field 'iter': expected an integer")
+        iteration = int(iteration)
         if not INT64_MIN <= iteration <= INT64_MAX:
             raise EventError(f"Invalid value for field 'iter': out of range (a 64-bit integer is expected: "
                              f"{INT64_MIN} to {INT64_MAX})")
@@ -157,6 +161,8 @@ def normalize(raw: dict[str, Any], *, validate: Validate, worker: str, now_ms: i
         raise EventError(f"Invalid value for fields 'metric'/'variant': longer than {KEY_BYTES} bytes "
                          "(UTF-8) together")
     event_worker = raw["worker"] if "worker" in raw else worker
+    if event_worker is not None and type(event_worker) is not str:  # was stored as its str(): changed
+        raise EventError("Invalid value for field 'worker': expected a string")
     _check_length(event_worker, "worker", limits.name)
 
     payload: tuple[Any, ...]
@@ -198,6 +204,6 @@ def normalize(raw: dict[str, Any], *, validate: Validate, worker: str, now_ms: i
             raise EventError(f"Invalid value for {problem}")
     return Event(
         type=event_type, task=str(task), iter=iteration, metric=metric, variant=variant, ts=ts,
-        worker=event_worker if event_worker is None else str(event_worker), payload=payload, extra=extra,
+        worker=event_worker, payload=payload, extra=extra,
         allow_locked=bool(raw.get("allow_locked")),
     )

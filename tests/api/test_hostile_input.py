@@ -257,3 +257,17 @@ def test_chunked_body_is_not_read_past_the_limit(server, credentials):
     assert response.status == 413 and body["meta"]["result_code"] == 413
     assert sent[0] < 256 * (1 << 20), sent[0]  # not the whole gibibyte
     assert time.monotonic() - started < 60
+
+
+def test_fields_no_schema_branch_types_are_checked_per_event(api, task_id):
+    """`iter` of a log event (the log schema has none) was int()-ed: a list was a whole-batch 500;
+    a `worker` that is not text was stored as its str()."""
+    data = api.add_batch([log(task_id, "kept"), log(task_id, "a", iter=[1]), log(task_id, "b", iter="3"),
+                          log(task_id, "c", iter=True), scalar(task_id, 1, worker=[1]),
+                          scalar(task_id, 2, worker=5)])
+    assert (data["added"], data["errors"]) == (1, 5)
+    assert data["errors_info"] == {"Invalid value for field 'iter': expected an integer": 3,
+                                   "Invalid value for field 'worker': expected a string": 2}
+    assert api.add_batch([log(task_id, "d", iter=4.0)])["added"] == 1  # an integral float is its integer
+    events = api.call("events.get_task_log", task=task_id)["events"]
+    assert {e["msg"]: e.get("iter") for e in events} == {"kept": None, "d": 4}

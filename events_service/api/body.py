@@ -119,6 +119,20 @@ def too_deep(value: Any, limit: int = MAX_DEPTH) -> str | None:
     return None
 
 
+def read_at_most(stream: Any, size: int) -> bytes:
+    """Up to `size` bytes of a request stream: one read may return less (werkzeug's LimitedStream
+    reads once per call), so reads go on until `size` or the end of the body."""
+    chunks: list[bytes] = []
+    remaining = size
+    while remaining > 0:
+        chunk = stream.read(remaining)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
 def parse_json_lines(raw: bytes) -> list[dict[str, Any]]:
     """One JSON object a line; a single trailing newline is fine, an empty line inside is not."""
     lines = raw.splitlines()

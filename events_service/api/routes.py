@@ -92,7 +92,7 @@ def _read_body(schema: EndpointSchema, call: Call) -> dict[str, Any]:
         raise errors.RequestTooLarge(limit=limit)
     # At most one byte past the limit is read: a chunked body has no Content-Length, and reading
     # it whole first let any client fill the worker's memory before the size was checked.
-    raw = request.stream.read(limit + 1)
+    raw = body.read_at_most(request.stream, limit + 1)
     if len(raw) > limit:
         raise errors.RequestTooLarge(limit=limit)
     if request.mimetype == body.JSON_LINES:

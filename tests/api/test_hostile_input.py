@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from events_service.api import body
 from events_service.api.schema import INT64_MAX, INT64_MIN
 from tests.api.test_bounds import API, FIELDS, SELF_VALIDATING, _resolve, example, with_value
 from tests.helpers import basic_auth, log, scalar
@@ -271,3 +272,18 @@ def test_fields_no_schema_branch_types_are_checked_per_event(api, task_id):
     assert api.add_batch([log(task_id, "d", iter=4.0)])["added"] == 1  # an integral float is its integer
     events = api.call("events.get_task_log", task=task_id)["events"]
     assert {e["msg"]: e.get("iter") for e in events} == {"kept": None, "d": 4}
+
+
+def test_body_reads_go_on_after_a_short_read():
+    """A WSGI stream may return fewer bytes than asked (werkzeug's LimitedStream reads once per
+    call): the body is read until the limit or its end, not cut at the first short read."""
+    class Trickle:
+        def __init__(self, data: bytes):
+            self.data = data
+
+        def read(self, size: int) -> bytes:
+            out, self.data = self.data[:min(size, 3)], self.data[min(size, 3):]
+            return out
+
+    assert body.read_at_most(Trickle(b"x" * 10), 100) == b"x" * 10
+    assert body.read_at_most(Trickle(b"y" * 10), 5) == b"y" * 5

@@ -24,7 +24,17 @@ MAX_INT_DIGITS = 4300
 # orjson reads an integer literal outside [-2**63, 2**64) as the nearest double: a changed value
 # (an iteration of -9223372036854775809 became -2**63). Such literals have 19 digits or more, so
 # a text with a run of 19 digits is read by the stdlib instead, which keeps every integer exact.
-_LONG_DIGITS = {bytes: re.compile(rb"\d{19}"), str: re.compile(r"[0-9]{19}")}
+# The run is found by turning every digit into "0" and looking for nineteen of them: ~1 us a
+# line, where the regex [0-9]{19} took ~10 us (more than orjson's whole parse).
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"0" * 9)
+_NINETEEN_DIGITS = b"0" * 19
+_NINETEEN_DIGITS_TEXT = re.compile(r"[0-9]{19}")  # str bodies: query-string values, short
+
+
+def _has_long_digit_run(text: bytes | str) -> bool:
+    if isinstance(text, str):
+        return _NINETEEN_DIGITS_TEXT.search(text) is not None
+    return _NINETEEN_DIGITS in text.translate(_DIGITS_AS_ZERO)
 
 
 class OutOfRange:
@@ -69,7 +79,7 @@ def loads(text: bytes | str) -> Any:
     Non-finite numbers are thus parsed and rejected per event by validation, with a reason,
     instead of failing the whole batch as malformed JSON.
     """
-    if _LONG_DIGITS[type(text)].search(text):
+    if _has_long_digit_run(text):
         value = _stdlib_loads(text)
     else:
         try:

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import requests
 from hypothesis import strategies as st
 
+from events_service.api.body import deref
 from events_service.api.schema import ApiSchema
 from events_service.api.versions import Version
 from events_service.config import DEFAULTS
@@ -172,19 +173,15 @@ def snapshot(session: requests.Session, base: str, task: str) -> dict[str, Any]:
 
 # --- strategies -------------------------------------------------------------------------------
 
-def _resolve(node: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
-    while isinstance(node, dict) and "$ref" in node:
-        node = definitions[node["$ref"].rsplit("/", 1)[-1]]
-    return node
-
-
-def _types(node: dict[str, Any]) -> list[str]:
+def schema_types(node: dict[str, Any]) -> list[str]:
     kind = node.get("type")
     return kind if isinstance(kind, list) else [kind]
 
 
-def named_value(name: str, seed: Seed) -> Any | None:
+def named_value(name: str, seed: Seed | None) -> Any | None:
     """A seeded value for a field of that name, or None."""
+    if seed is None:
+        return None
     if name in ("task", "task_id"):
         return seed.tasks[0]
     if name == "tasks":
@@ -198,17 +195,18 @@ def named_value(name: str, seed: Seed) -> Any | None:
     return None
 
 
-def example(node: dict[str, Any], definitions: dict[str, Any], seed: Seed, name: str = "") -> Any:
-    """A small value valid for `node` (required fields only), with the seeded ids in."""
+def example(node: dict[str, Any], definitions: dict[str, Any], seed: Seed | None = None,
+            name: str = "") -> Any:
+    """A small value valid for `node` (required fields only), with the seeded ids in (if any)."""
     named = named_value(name, seed)
     if named is not None:
         return named
-    node = _resolve(node, definitions)
+    node = deref(node, definitions)
     if "enum" in node:
         return node["enum"][0]
     if "const" in node:
         return node["const"]
-    kinds = _types(node)
+    kinds = schema_types(node)
     if "object" in kinds:
         props = node.get("properties", {})
         return {key: example(props.get(key, {"type": "string"}), definitions, seed, key)
@@ -229,7 +227,7 @@ def field_paths(request: dict[str, Any], definitions: dict[str, Any]) -> list[tu
     stack: list[tuple[tuple[Any, ...], dict[str, Any], int]] = [((), request, 0)]
     while stack:
         path, node, depth = stack.pop()
-        node = _resolve(node, definitions)
+        node = deref(node, definitions)
         if path:
             paths.append(path)
         if depth > 4:
@@ -296,7 +294,7 @@ def hostile_body(name: str, version: str, seed: Seed) -> st.SearchStrategy[str]:
     """A valid request (seeded ids) with one field set to a hostile literal (nested fields too)."""
     endpoint = API.endpoints[name][Version.parse(version)]
     definitions = API.definitions[name.split(".")[0]]
-    request = _resolve(endpoint.request, definitions)
+    request = deref(endpoint.request, definitions)
     base = example(request, definitions, seed)
     paths = field_paths(request, definitions)
     return st.tuples(st.sampled_from(paths), literals()).map(lambda pl: with_literal(base, pl[0], pl[1]))
@@ -311,7 +309,7 @@ def hostile_query(name: str, version: str, seed: Seed) -> st.SearchStrategy[dict
     """Query-string fields: a valid request's scalar fields as text, one set to odd text."""
     endpoint = API.endpoints[name][Version.parse(version)]
     definitions = API.definitions[name.split(".")[0]]
-    request = _resolve(endpoint.request, definitions)
+    request = deref(endpoint.request, definitions)
     base = {k: v for k, v in example(request, definitions, seed).items() if not isinstance(v, dict)}
     query = {k: json.dumps(v) if isinstance(v, bool) else [str(x) for x in v] if isinstance(v, list)
              else str(v) for k, v in base.items()}
@@ -450,9 +448,9 @@ def seeded_openapi(document: dict[str, Any], seed: Seed) -> dict[str, Any]:
         props = out.get("properties")
         if isinstance(props, dict):
             for key, values in enums.items():
-                if key in props and isinstance(props[key], dict) and "string" in _types(props[key]):
+                if key in props and isinstance(props[key], dict) and "string" in schema_types(props[key]):
                     props[key] = {"enum": values}
-            if isinstance(props.get("tasks"), dict) and "array" in _types(props["tasks"]):
+            if isinstance(props.get("tasks"), dict) and "array" in schema_types(props["tasks"]):
                 props["tasks"] = {"type": "array", "items": {"enum": seed.tasks}, "maxItems": 3}
         return out
 

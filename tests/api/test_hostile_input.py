@@ -25,8 +25,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from events_service.api import body
+from events_service.api.body import deref
 from events_service.api.schema import INT64_MAX, INT64_MIN
-from tests.api.test_bounds import API, FIELDS, SELF_VALIDATING, _resolve, example, with_value
+from tests.api.test_bounds import API, FIELDS, requests_by_endpoint, with_value
 from tests.helpers import basic_auth, log, scalar
 
 
@@ -59,9 +60,9 @@ def test_integral_float_is_the_integer_it_equals(client, name, version, base, pa
 
 def _resolve_minimum(name: str, version: str, path: tuple[Any, ...]) -> int:
     definitions = API.definitions[name.split(".")[0]]
-    node: dict[str, Any] = _resolve(API.endpoints[name][_version(name, version)].request, definitions)
+    node: dict[str, Any] = deref(API.endpoints[name][_version(name, version)].request, definitions)
     for step in path:
-        node = _resolve(node["items"] if isinstance(step, int) else node["properties"][step], definitions)
+        node = deref(node["items"] if isinstance(step, int) else node["properties"][step], definitions)
     return int(node.get("minimum", 0))
 
 
@@ -170,16 +171,10 @@ def test_query_string_text_field_of_digits_stays_text(api, client):
 # --- null means absent ------------------------------------------------------------------------
 
 def nullable_cases():
-    for name, versions in sorted(API.endpoints.items()):
-        if name in SELF_VALIDATING:
-            continue
-        definitions = API.definitions[name.split(".")[0]]
-        for version, endpoint in sorted(versions.items()):
-            request = _resolve(endpoint.request, definitions)
-            base = example(request, definitions)
-            for field in request.get("properties", {}):
-                yield pytest.param(name, str(version), base, field, field in request.get("required", []),
-                                   id=f"{name}-{version}-{field}")
+    for name, version, request, base, _ in requests_by_endpoint():
+        for field in request.get("properties", {}):
+            yield pytest.param(name, str(version), base, field, field in request.get("required", []),
+                               id=f"{name}-{version}-{field}")
 
 
 NULLABLE = list(nullable_cases())

@@ -113,9 +113,9 @@ def normalize(raw: dict[str, Any], *, validate: Validate, worker: str, now_ms: i
     event_type = raw.get("type")
     if event_type is None:
         raise EventError("Event must have a 'type' field", "missing")
-    if event_type not in PAYLOAD_FIELDS:
+    if type(event_type) is not str or event_type not in PAYLOAD_FIELDS:  # a list or dict: unhashable
         if not isinstance(event_type, str) or event_type.replace(" ", "_") not in PAYLOAD_FIELDS:
-            raise EventError(f"Invalid event type {event_type}")
+            raise EventError(f"Invalid event type {str(event_type)[:100]}")
         event_type = event_type.replace(" ", "_")
         raw = dict(raw, type=event_type)
     task = raw.get("task")

@@ -265,8 +265,11 @@ def test_fields_no_schema_branch_types_are_checked_per_event(api, task_id):
     assert data["errors_info"] == {"Invalid value for field 'iter': expected an integer": 3,
                                    "Invalid value for field 'worker': expected a string": 2}
     assert api.add_batch([log(task_id, "d", iter=4.0)])["added"] == 1  # an integral float is its integer
+    data = api.add_batch([log(task_id, "e"), {"type": ["log"], "task": task_id},
+                          {"type": {}, "task": task_id}])
+    assert (data["added"], data["errors"]) == (1, 2)  # an unhashable type was a TypeError: a 500
     events = api.call("events.get_task_log", task=task_id)["events"]
-    assert {e["msg"]: e.get("iter") for e in events} == {"kept": None, "d": 4}
+    assert {e["msg"]: e.get("iter") for e in events} == {"kept": None, "d": 4, "e": None}
 
 
 def test_body_reads_go_on_after_a_short_read():

@@ -38,7 +38,9 @@ API = ApiSchema(DEFAULTS["SCHEMA_DIR"])
 OPERATIONS = sorted((name, str(v)) for name, versions in API.endpoints.items() for v in versions)
 PLACEHOLDERS = ("asctime", "timestamp", "level", "worker", "msg")
 MAX_DOWNLOAD = 8 * 1024 * 1024  # more than the seeded log can fill with any accepted line format
-UNKNOWN_TASK = "no-such-task"
+# An id no task has when the run starts (the strategies' writes may register it); unique per run,
+# so that other tests sharing the database never find it (they use "no-such-task").
+UNKNOWN_TASK = f"unknown-{uuid.uuid4().hex}"
 
 
 @dataclass

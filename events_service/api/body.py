@@ -74,7 +74,7 @@ def _stdlib_loads(text: bytes | str) -> Any:
 
 def loads(text: bytes | str) -> Any:
     """orjson for speed; the stdlib as fallback, which also reads NaN and Infinity literals and
-    keeps every integer exact (see _LONG_DIGITS); numbers no value can hold become OutOfRange.
+    keeps every integer exact (see _has_long_digit_run); numbers no value can hold become OutOfRange.
 
     Non-finite numbers are thus parsed and rejected per event by validation, with a reason,
     instead of failing the whole batch as malformed JSON.
@@ -175,7 +175,6 @@ def parse_object(raw: bytes) -> dict[str, Any]:
 
 # A query-string number is ASCII, as in a JSON body: int("²") raised a ValueError (a 500) and
 # int("١٢") read Arabic-Indic digits as 12; whitespace and signs other than "-" are not numbers.
-_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
 _NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 
 

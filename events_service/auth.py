@@ -25,7 +25,6 @@ How a caller proves who it is (ClearML's scheme, which the clearml SDK speaks):
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import secrets
@@ -95,7 +94,7 @@ def parse_authorization(header: str | None) -> tuple[str, str, str]:
         raise errors.BadAuthType(scheme=scheme)
     try:
         decoded = base64.b64decode(value, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError):  # binascii.Error; ValueError: non-ASCII text (was a 500)
         raise errors.BadCredentials("basic credentials are not base64 of access_key:secret_key")
     access_key, colon, secret = decoded.partition(":")
     if not colon or not access_key or not secret:

@@ -11,6 +11,7 @@ from jsonschema import Draft7Validator
 from jsonschema.exceptions import best_match
 from sqlalchemy.orm import Session
 
+from events_service.api.schema import null_is_absent
 from events_service.db.queries import ingest as store_queries
 from events_service.normalize import DEFAULT_LIMITS, EventError, Limits, Validate, normalize
 
@@ -35,6 +36,10 @@ def schema_validator(branches: dict[str, Draft7Validator]) -> Validate:
     jsonschema stays the authority whenever the fast check fails, and words the message.
     """
     fast = {event_type: _fast(validator) for event_type, validator in branches.items()}
+    # Known optional fields sent as null are absent (normalize reads them so); the fast check
+    # says no to them, and only then are they left out.
+    optional = {event_type: null_is_absent(validator.schema, validator.schema.get("definitions", {}))
+                for event_type, validator in branches.items()}
 
     def validate(event_type: str, event: dict[str, Any]) -> str | None:
         try:
@@ -42,6 +47,13 @@ def schema_validator(branches: dict[str, Draft7Validator]) -> Validate:
             return None
         except fastjsonschema.JsonSchemaException:
             pass
+        if None in event.values():
+            event = {k: v for k, v in event.items() if v is not None or k not in optional[event_type]}
+            try:
+                fast[event_type](event)
+                return None
+            except fastjsonschema.JsonSchemaException:
+                pass
         error = best_match(branches[event_type].iter_errors(event))
         if error is None:
             return None

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from events_service.api.body import nul_path
+from events_service.api.body import unstorable
 
 EVENT_TYPES = ("training_stats_scalar", "training_stats_vector", "training_debug_image", "plot", "log")
 INT64_MAX = 2**63 - 1
@@ -92,7 +92,10 @@ def _number_or_none(value: Any, field: str) -> float | None:
     if type(value) is bool or not isinstance(value, _NUMBER):
         raise EventError(f"Invalid value for field '{field}': expected a number")
     _finite(value, field)
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer literal of hundreds of digits: no double holds it
+        raise EventError(f"Invalid value for field '{field}': out of range (beyond a double)")
 
 
 def _check_length(value: Any, field: str, limit: int) -> None:
@@ -110,9 +113,9 @@ def normalize(raw: dict[str, Any], *, validate: Validate, worker: str, now_ms: i
     event_type = raw.get("type")
     if event_type is None:
         raise EventError("Event must have a 'type' field", "missing")
-    if event_type not in PAYLOAD_FIELDS:
+    if type(event_type) is not str or event_type not in PAYLOAD_FIELDS:  # a list or dict: unhashable
         if not isinstance(event_type, str) or event_type.replace(" ", "_") not in PAYLOAD_FIELDS:
-            raise EventError(f"Invalid event type {event_type}")
+            raise EventError(f"Invalid event type {str(event_type)[:100]}")
         event_type = event_type.replace(" ", "_")
         raw = dict(raw, type=event_type)
     task = raw.get("task")
@@ -137,9 +140,14 @@ def normalize(raw: dict[str, Any], *, validate: Validate, worker: str, now_ms: i
 
     iteration = raw.get("iter")
     if iteration is not None:
+        # Not every event type's schema defines `iter` (log does not): its type is checked here.
+        integral = type(iteration) is float and math.isfinite(iteration) and iteration.is_integer()
+        if type(iteration) is not int and not integral:
+            raise EventError("Invalid value for field 'iter': expected an integer")
         iteration = int(iteration)
         if not INT64_MIN <= iteration <= INT64_MAX:
-            raise EventError(f"Iteration number should not exceed {INT64_MAX}")
+            raise EventError(f"Invalid value for field 'iter': out of range (a 64-bit integer is expected: "
+                             f"{INT64_MIN} to {INT64_MAX})")
 
     metric = raw.get("metric") or ""
     variant = raw.get("variant") or ""
@@ -153,6 +161,8 @@ def normalize(raw: dict[str, Any], *, validate: Validate, worker: str, now_ms: i
         raise EventError(f"Invalid value for fields 'metric'/'variant': longer than {KEY_BYTES} bytes "
                          "(UTF-8) together")
     event_worker = raw["worker"] if "worker" in raw else worker
+    if event_worker is not None and type(event_worker) is not str:  # was stored as its str(): changed
+        raise EventError("Invalid value for field 'worker': expected a string")
     _check_length(event_worker, "worker", limits.name)
 
     payload: tuple[Any, ...]
@@ -179,20 +189,21 @@ def normalize(raw: dict[str, Any], *, validate: Validate, worker: str, now_ms: i
 
     not_extra = _NOT_EXTRA[event_type]
     extra = None
-    if len(raw) > 4:  # every event has type and task; most have only known fields
-        extra = {k: v for k, v in raw.items() if k not in not_extra} or None
+    # Most events have only known fields (a set comparison in C). A count of fields ("more than
+    # four") dropped the one field a client added to a log event of type, task and msg.
+    if not raw.keys() <= not_extra:
+        extra = {k: v for k, v in raw.items() if k not in not_extra}
     for name, text in (("task", task), ("metric", metric), ("variant", variant),
                        ("worker", event_worker)):
         if type(text) is str and "\x00" in text:
             raise EventError(f"Invalid value for field '{name}': "
                              "text must not contain NUL (\\u0000) characters")
     if event_type not in _NUMERIC or extra:
-        where = nul_path({**dict(zip(PAYLOAD_FIELDS[event_type], payload)), **(extra or {})})
-        if where is not None:
-            raise EventError(f"Invalid value for field '{where}': "
-                             "text must not contain NUL (\\u0000) characters")
+        problem = unstorable({**dict(zip(PAYLOAD_FIELDS[event_type], payload)), **(extra or {})})
+        if problem is not None:
+            raise EventError(f"Invalid value for {problem}")
     return Event(
         type=event_type, task=str(task), iter=iteration, metric=metric, variant=variant, ts=ts,
-        worker=event_worker if event_worker is None else str(event_worker), payload=payload, extra=extra,
+        worker=event_worker, payload=payload, extra=extra,
         allow_locked=bool(raw.get("allow_locked")),
     )

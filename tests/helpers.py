@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+import threading
+import time
+from typing import Any, Callable
 
 from events_service.api.versions import Version
 
@@ -72,3 +74,79 @@ def log(task: str, msg: str, timestamp: int | None = None, level: str = "info",
     if timestamp is not None:
         event["timestamp"] = timestamp
     return event
+
+
+class ConcurrentWriter:
+    """Adds `events` one by one through events.add on an authenticated client of its own, in a
+    thread, while a test scrolls; records when each write was acknowledged and every failure.
+
+    `scroll_while_writing` interleaves them: before each page it waits for one more write, so
+    every page is read while events arrive, and `check_scroll` then holds the pages to the
+    contract: each write acknowledged, no event twice, the keyset order kept, every event that
+    was there before the scroll seen, and no event skipped that was written ahead of the cursor
+    before the page that passed its place was asked for.
+    """
+
+    def __init__(self, app, events: list[dict[str, Any]]):
+        self.client = app.test_client(authorization=app.config["TEST_AUTHORIZATION"])
+        self.events = events
+        self.acked: list[tuple[float, dict[str, Any]]] = []   # (monotonic time of the 200, event)
+        self.failures: list[tuple[int, Any]] = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            for event in self.events:
+                response = self.client.post("/events.add", json=event)
+                if response.status_code == 200 and response.get_json()["data"]["added"] == 1:
+                    self.acked.append((time.monotonic(), event))
+                else:
+                    self.failures.append((response.status_code, response.get_json()))
+        finally:
+            self.done.set()
+
+    def scroll_while_writing(self, next_page: Callable[[str | None], dict[str, Any]]
+                             ) -> list[tuple[float, dict[str, Any]]]:
+        """(monotonic time the page was asked for, page) until an empty page."""
+        self.thread.start()
+        pages: list[tuple[float, dict[str, Any]]] = []
+        scroll_id = None
+        try:
+            while len(pages) < 1000:
+                written = len(self.acked) + len(self.failures)
+                deadline = time.monotonic() + 5
+                while len(self.acked) + len(self.failures) == written and not self.done.is_set() \
+                        and time.monotonic() < deadline:
+                    time.sleep(0.001)
+                asked = time.monotonic()
+                page = next_page(scroll_id)
+                pages.append((asked, page))
+                scroll_id = page["scroll_id"]
+                if not page["events"]:
+                    break
+        finally:
+            self.thread.join(timeout=60)
+        return pages
+
+    def check_scroll(self, pages: list[tuple[float, dict[str, Any]]], before: list[dict[str, Any]],
+                     identity: Callable[[dict[str, Any]], Any]) -> None:
+        assert not self.failures, self.failures[:3]
+        assert len(self.acked) == len(self.events)
+        seen = [e for _, page in pages for e in page["events"]]
+        ids = [identity(e) for e in seen]
+        assert len(ids) == len(set(ids)), "an event came twice"
+        times = [e["timestamp"] for e in seen]
+        assert times == sorted(times), "pages out of keyset order"
+        assert [identity(e) for e in before] == [i for i in ids if i in {identity(e) for e in before}]
+        during = sum(1 for acked, _ in self.acked if pages[0][0] < acked < pages[-1][0])
+        assert during >= min(len(self.events), len(pages) - 1) // 2, "the writes did not overlap the scroll"
+        seen_ids = set(ids)
+        for acked, event in self.acked:
+            later = [k for k, (asked, _) in enumerate(pages) if asked > acked]
+            if not later:
+                continue
+            k = later[0]
+            passed = [e["timestamp"] for _, page in pages[:k] for e in page["events"]]
+            if not passed or event["timestamp"] > max(passed):  # ahead of the cursor when page k was asked
+                assert identity(event) in seen_ids, f"skipped: {event}"

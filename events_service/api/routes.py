@@ -90,7 +90,9 @@ def _read_body(schema: EndpointSchema, call: Call) -> dict[str, Any]:
     limit = current_app.config["MAX_BODY_BYTES"]
     if (request.content_length or 0) > limit:
         raise errors.RequestTooLarge(limit=limit)
-    raw = request.get_data(cache=False)
+    # At most one byte past the limit is read: a chunked body has no Content-Length, and reading
+    # it whole first let any client fill the worker's memory before the size was checked.
+    raw = body.read_at_most(request.stream, limit + 1)
     if len(raw) > limit:
         raise errors.RequestTooLarge(limit=limit)
     if request.mimetype == body.JSON_LINES:
@@ -100,23 +102,31 @@ def _read_body(schema: EndpointSchema, call: Call) -> dict[str, Any]:
         return {}
     data = body.parse_object(raw)
     if not data:
-        data = body.query_fields(request.args.lists()) or body.query_fields(request.form.lists())
+        typed_by = schema.request_validator.schema
+        data = (body.query_fields(request.args.lists(), typed_by)
+                or body.query_fields(request.form.lists(), typed_by))
     if schema.is_batch:
         call.batch = [data] if data else []
     return data
 
 
 def validate_request(schema: EndpointSchema, data: dict[str, Any]) -> dict[str, Any]:
-    """Schema validation: 400/11 for missing required fields, 400/12 naming the field otherwise."""
+    """Schema validation: 400/11 for missing required fields, 400/12 naming the field otherwise.
+
+    An optional field sent as null is absent; integral floats in integer places become integers
+    (schema.RequestValidator), so handlers see the types the schema names.
+    """
+    data = {key: value for key, value in data.items()
+            if value is not None or key not in schema.null_is_absent}
+    problem = body.unstorable(data)  # first: a number no value holds would fail the schema vaguely
+    if problem is not None:
+        raise errors.ValidationError(problem)
     errs = list(schema.request_validator.iter_errors(data))
     if errs:
         missing = [e.message.split("'")[1] for e in errs if e.validator == "required" and not e.path]
         if missing:
             raise errors.MissingRequiredFields(missing=missing)
         raise errors.ValidationError(describe(best_match(errs)))
-    where = body.nul_path(data)
-    if where is not None:
-        raise errors.ValidationError(f"field '{where}': text must not contain NUL (\\u0000) characters")
     where = body.non_finite_path(data)
     if where is not None:
         raise errors.ValidationError(f"field '{where}': NaN and Infinity are not allowed")
@@ -128,11 +138,19 @@ def describe(error: Any) -> str:
     where = ".".join(str(p) for p in error.absolute_path)
     message = error.message
     if _out_of_int64(error):
-        message = (f"{error.instance!r} is out of range "
+        message = (f"{_shown(error.instance)} is out of range "
                    f"(a 64-bit integer is expected: {INT64_MIN} to {INT64_MAX})")
+    elif _beyond_double(error):
+        message = f"{_shown(error.instance)} is out of range (beyond a double)"
     elif error.validator == "maxLength":  # jsonschema would repeat the whole (long) value
         message = f"longer than {error.validator_value} characters"
     return f"field '{where}': {message}" if where else message
+
+
+def _shown(value: Any) -> str:
+    """repr of a value, its middle left out when long (an integer may have thousands of digits)."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...{text[-10:]}"
 
 
 def _out_of_int64(error: Any) -> bool:
@@ -141,6 +159,12 @@ def _out_of_int64(error: Any) -> bool:
     value = error.instance
     integral = type(value) is int or (type(value) is float and math.isfinite(value) and value.is_integer())
     return error.validator == "type" and "integer" in types and integral
+
+
+def _beyond_double(error: Any) -> bool:
+    """A type error only because an integer is too large for a double (see RequestValidator)."""
+    types = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+    return error.validator == "type" and "number" in types and type(error.instance) is int
 
 
 def _check_response(schema: EndpointSchema, result: Any) -> None:

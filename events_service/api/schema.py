@@ -10,6 +10,7 @@ from typing import Any
 from jsonschema import Draft7Validator, validators
 from pyhocon import ConfigFactory
 
+from events_service.api.body import deref
 from events_service.api.versions import Version
 
 
@@ -25,6 +26,9 @@ class EndpointSchema:
     response_validator: Draft7Validator
     batch_of: tuple[str, Version] | None = None
     defaults: dict[str, Any] = field(default_factory=dict)
+    # Optional top-level fields whose schema does not admit null: sent as null, they are absent
+    # (ClearML's own API client sends e.g. "from_timestamp": null when it has no value).
+    null_is_absent: frozenset[str] = frozenset()
 
     @property
     def is_batch(self) -> bool:
@@ -47,12 +51,66 @@ def _is_int64(checker: Any, instance: Any) -> bool:
     return Draft7Validator.TYPE_CHECKER.is_type(instance, "integer") and INT64_MIN <= instance <= INT64_MAX
 
 
+def _is_double(checker: Any, instance: Any) -> bool:
+    """A number a double holds: an integer of 400 digits is a JSON number, but float() of it
+    raised OverflowError wherever the value was used as one."""
+    if not Draft7Validator.TYPE_CHECKER.is_type(instance, "number"):
+        return False
+    try:
+        float(instance)
+    except OverflowError:
+        return False
+    return True
+
+
+def _integer_typed(subschema: Any, root: dict[str, Any]) -> bool:
+    if not isinstance(subschema, dict):
+        return False
+    kind = deref(subschema, root.get("definitions", {})).get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    return "integer" in kinds and "number" not in kinds
+
+
+def _as_integer(value: Any) -> Any:
+    """An integral float (10.0) as the integer it equals; anything else unchanged."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+_DRAFT7_PROPERTIES = Draft7Validator.VALIDATORS["properties"]
+_DRAFT7_ITEMS = Draft7Validator.VALIDATORS["items"]
+
+
+def _properties(validator: Any, properties: dict[str, Any], instance: Any, schema: Any) -> Any:
+    """Draft 7 `properties`, after replacing an integral float by its integer where the property
+    is typed integer: Draft 7 admits 10.0 as an integer, and the float went on into arithmetic
+    and SQL (samples=10.0 was a TypeError, a 500). Only integer-typed places change, and 10 is
+    valid wherever 10.0 is, so no other check sees a difference."""
+    if isinstance(instance, dict):
+        for name, subschema in properties.items():
+            if name in instance and _integer_typed(subschema, validator.schema):
+                instance[name] = _as_integer(instance[name])
+    yield from _DRAFT7_PROPERTIES(validator, properties, instance, schema)
+
+
+def _items(validator: Any, items: Any, instance: Any, schema: Any) -> Any:
+    """Draft 7 `items`, with the integral floats of an integer-typed array made integers."""
+    if isinstance(instance, list) and _integer_typed(items, validator.schema):
+        instance[:] = [_as_integer(item) for item in instance]
+    yield from _DRAFT7_ITEMS(validator, items, instance, schema)
+
+
 # Requests: an "integer" must also fit PostgreSQL's bigint, which every integer field is bound as
 # (iters, samples, batch_size, page, ...). A bigger one (2**63, 1e300) fails the type check and is
 # answered 400/12 naming the field, instead of "bigint out of range" from the database (a 500).
-# The schema files keep their meaning; responses and event validators keep the plain Draft 7 types.
+# A "number" must be one a double holds. Integral floats in integer places become integers
+# (_properties). The schema files keep their meaning; responses and event validators keep the
+# plain Draft 7 types.
 RequestValidator = validators.extend(
-    Draft7Validator, type_checker=Draft7Validator.TYPE_CHECKER.redefine("integer", _is_int64))
+    Draft7Validator,
+    validators={"properties": _properties, "items": _items},
+    type_checker=Draft7Validator.TYPE_CHECKER.redefine_many({"integer": _is_int64, "number": _is_double}))
 
 
 def _compile(schema: dict[str, Any], definitions: dict[str, Any],
@@ -60,6 +118,15 @@ def _compile(schema: dict[str, Any], definitions: dict[str, Any],
     full = dict(schema, definitions=definitions)
     Draft7Validator.check_schema(full)
     return cls(full)
+
+
+def null_is_absent(request: dict[str, Any], definitions: dict[str, Any]) -> frozenset[str]:
+    """The optional properties of a request whose schema refuses null (see EndpointSchema)."""
+    request = deref(request, definitions)
+    required = set(request.get("required", []))
+    return frozenset(
+        name for name, prop in request.get("properties", {}).items()
+        if name not in required and not Draft7Validator(dict(prop, definitions=definitions)).is_valid(None))
 
 
 class ApiSchema:
@@ -96,6 +163,7 @@ class ApiSchema:
                     request_validator=_compile(request, definitions, RequestValidator),
                     response_validator=_compile(response, definitions),
                     batch_of=batch_of, defaults=defaults,
+                    null_is_absent=null_is_absent(request, definitions),
                 )
 
     def resolve(self, name: str, requested: Version | None) -> EndpointSchema | None:

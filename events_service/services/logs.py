@@ -108,30 +108,47 @@ CHUNK_ROWS = 5000
 # Largest width or precision a placeholder may ask for ("{msg:>80}" pads a line; "{msg:>999999999}"
 # would make every line a gigabyte: the worker ran out of memory and time mid-stream).
 MAX_FORMAT_WIDTH = 1000
+# Most characters a format may add to each line: its literal text plus every width and precision.
+# Many placeholders of width 1000 (or a format of a megabyte) made each line as long, times the
+# lines of the log.
+MAX_FORMAT_BUDGET = 10_000
+
+
+def _invalid(error: str) -> errors.FieldsValueError:
+    return errors.FieldsValueError("invalid line format", error=error)
 
 
 def check_line_format(line_format: str) -> str:
     """The text line format with a trailing newline; 400/11 when empty, 400/16 when it cannot work.
 
-    Only named placeholders of PLACEHOLDERS are allowed. The format is tried on sample lines
-    with empty and non-empty values, so a format that passes never breaks the stream.
+    Only named placeholders of PLACEHOLDERS are allowed. Every width and precision is bounded
+    before a byte is sent: a spec may not hold a nested placeholder (`{msg:>{timestamp}}` took
+    its width from each event: 1.7e12 characters a line), and its numbers (any digits Python's
+    format reads, Unicode ones too) stay within MAX_FORMAT_WIDTH and, with the literal text,
+    MAX_FORMAT_BUDGET. The format is then tried on sample lines with empty and non-empty values,
+    so a format that passes never breaks the stream.
     """
     if not line_format:
         raise errors.MissingRequiredFields("line_format is required for plain text lines")
     try:
-        names = [field for _, field, _, _ in string.Formatter().parse(line_format) if field is not None]
+        parsed = list(string.Formatter().parse(line_format))
     except ValueError as exc:
-        raise errors.FieldsValueError("invalid line format", error=str(exc))
+        raise _invalid(str(exc))
+    names = [field for _, field, _, _ in parsed if field is not None]
     if any(not name or name.isdigit() for name in names):
-        raise errors.FieldsValueError("invalid line format",
-                                      error="positional placeholders are not supported")
+        raise _invalid("positional placeholders are not supported")
     if any("." in name or "[" in name for name in names):
-        raise errors.FieldsValueError("invalid line format",
-                                      error="attribute or index access is not supported")
-    specs = [spec or "" for _, field, spec, _ in string.Formatter().parse(line_format) if field is not None]
-    if any(int(number) > MAX_FORMAT_WIDTH for spec in specs for number in re.findall(r"\d+", spec)):
-        raise errors.FieldsValueError("invalid line format",
-                                      error=f"a width or precision above {MAX_FORMAT_WIDTH} is not supported")
+        raise _invalid("attribute or index access is not supported")
+    specs = [spec or "" for _, field, spec, _ in parsed if field is not None]
+    if any("{" in spec or "}" in spec for spec in specs):
+        raise _invalid("a placeholder inside a format spec (a width or precision taken from a field) "
+                       "is not supported")
+    numbers = [int(number) for spec in specs for number in re.findall(r"\d+", spec)]
+    if any(number > MAX_FORMAT_WIDTH for number in numbers):
+        raise _invalid(f"a width or precision above {MAX_FORMAT_WIDTH} is not supported")
+    if sum(numbers) + sum(len(literal) for literal, _, _, _ in parsed) > MAX_FORMAT_BUDGET:
+        raise _invalid(f"the format's text, widths and precisions add up to more than {MAX_FORMAT_BUDGET} "
+                       "characters a line")
     unknown = sorted(set(names) - set(PLACEHOLDERS))
     if unknown:
         raise errors.FieldsValueError("undefined placeholders in line format", placeholders=unknown)
@@ -139,7 +156,7 @@ def check_line_format(line_format: str) -> str:
         try:
             line_format.format_map({**{name: sample for name in PLACEHOLDERS}, "timestamp": 0})
         except Exception as exc:  # any formatter failure is the caller's bad format
-            raise errors.FieldsValueError("invalid line format", error=f"{type(exc).__name__}: {exc}")
+            raise _invalid(f"{type(exc).__name__}: {exc}")
     return line_format if line_format.endswith("\n") else line_format + "\n"
 
 

@@ -12,66 +12,41 @@ from typing import Any
 
 import pytest
 
-from events_service.api.schema import ApiSchema
-from events_service.config import DEFAULTS
+from events_service.api.body import deref
+from tests.fuzzing import API, example, schema_types
 
-API = ApiSchema(DEFAULTS["SCHEMA_DIR"])
 HUGE = ["9223372036854775808", "1208925819614629174706176", "-1180591620717411303424", "1e300",
         "-9223372036854777856", "9.3e18"]
 # events.add / add_batch validate each event themselves (tests/services/test_events_add.py).
 SELF_VALIDATING = {"events.add", "events.add_batch"}
 
 
-def _resolve(node: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
-    while "$ref" in node:
-        node = definitions[node["$ref"].rsplit("/", 1)[-1]]
-    return node
-
-
-def _types(node: dict[str, Any]) -> list[str]:
-    kind = node.get("type")
-    return kind if isinstance(kind, list) else [kind]
-
-
-def example(node: dict[str, Any], definitions: dict[str, Any]) -> Any:
-    """A small value valid for `node` (required fields only), enough to pass validation elsewhere."""
-    node = _resolve(node, definitions)
-    if "enum" in node:
-        return node["enum"][0]
-    kinds = _types(node)
-    if "object" in kinds:
-        props = node.get("properties", {})
-        return {key: example(props.get(key, {"type": "string"}), definitions)
-                for key in node.get("required", [])}
-    if "array" in kinds:
-        return [example(node.get("items", {"type": "string"}), definitions)] * max(1, node.get("minItems", 1))
-    if "integer" in kinds or "number" in kinds:
-        return max(1, node.get("minimum", 1))
-    if "boolean" in kinds:
-        return False
-    return "x"
-
-
-def integer_fields():
-    """(endpoint, version, base request, path of an integer field) for every request schema."""
+def requests_by_endpoint():
+    """(endpoint, version, request schema, base request, definitions) of every endpoint version
+    validated by the schema layer (events.add and add_batch validate each event themselves)."""
     for name, versions in sorted(API.endpoints.items()):
         if name in SELF_VALIDATING:
             continue
         definitions = API.definitions[name.split(".")[0]]
         for version, endpoint in sorted(versions.items()):
-            request = _resolve(endpoint.request, definitions)
-            base = example(request, definitions)
-            stack: list[tuple[tuple[Any, ...], dict[str, Any]]] = [((), request)]
-            while stack:
-                path, node = stack.pop()
-                node = _resolve(node, definitions)
-                if "integer" in _types(node) and path:
-                    yield pytest.param(name, str(version), base, path,
-                                       id=f"{name}-{version}-{'.'.join(map(str, path))}")
-                for key, child in node.get("properties", {}).items():
-                    stack.append((path + (key,), child))
-                if isinstance(node.get("items"), dict) and path:
-                    stack.append((path + (0,), node["items"]))
+            request = deref(endpoint.request, definitions)
+            yield name, version, request, example(request, definitions), definitions
+
+
+def integer_fields():
+    """(endpoint, version, base request, path of an integer field) for every request schema."""
+    for name, version, request, base, definitions in requests_by_endpoint():
+        stack: list[tuple[tuple[Any, ...], dict[str, Any]]] = [((), request)]
+        while stack:
+            path, node = stack.pop()
+            node = deref(node, definitions)
+            if "integer" in schema_types(node) and path:
+                yield pytest.param(name, str(version), base, path,
+                                   id=f"{name}-{version}-{'.'.join(map(str, path))}")
+            for key, child in node.get("properties", {}).items():
+                stack.append((path + (key,), child))
+            if isinstance(node.get("items"), dict) and path:
+                stack.append((path + (0,), node["items"]))
 
 
 def with_value(base: Any, path: tuple[Any, ...], literal: str) -> str:

@@ -138,7 +138,9 @@ def test_single_add_errors_name_the_problem(api, task_id):
 
 def test_iteration_outside_int64_is_rejected(api, task_id):
     data = api.add_batch([scalar(task_id, 1), scalar(task_id, 2**63)])
-    assert data["errors_info"] == {"Iteration number should not exceed 9223372036854775807": 1}
+    assert data["errors_info"] == {
+        "Invalid value for field 'iter': out of range (a 64-bit integer is expected: "
+        "-9223372036854775808 to 9223372036854775807)": 1}
 
 
 def test_first_event_registers_the_task(api, task_id, db):

@@ -1,11 +1,10 @@
 """events.get_task_events: keyset scroll tokens, ordering, filters, totals, bad tokens."""
 from __future__ import annotations
 
-import threading
 
 import pytest
 
-from tests.helpers import log, scalar
+from tests.helpers import ConcurrentWriter, log, scalar
 
 
 def scroll_all(api, task_id, **kw):
@@ -85,26 +84,21 @@ def test_no_event_is_skipped_or_repeated_while_events_arrive(api, task_id):
 
 
 def test_concurrent_writer_during_scroll(app, api, task_id):
-    api.add_batch([scalar(task_id, i, timestamp=1000 + i) for i in range(200)])
-    stop = threading.Event()
+    """Pages read while another client adds events (authenticated, each write checked), behind
+    and ahead of the cursor: see ConcurrentWriter.check_scroll."""
+    before = [scalar(task_id, i, timestamp=1000 + i) for i in range(200)]
+    api.add_batch(before)
+    writer = ConcurrentWriter(app, [scalar(task_id, 1000 + n, timestamp=900 + (n * 7) % 400)
+                                    for n in range(200)])
 
-    def writer():
-        client = app.test_client()
-        n = 0
-        while not stop.is_set() and n < 200:
-            client.post("/events.add", json=scalar(task_id, 1000 + n, timestamp=1000 + n % 200))
-            n += 1
+    def next_page(scroll_id):
+        kw = {"scroll_id": scroll_id} if scroll_id else {}
+        return api.call("events.get_task_events", task=task_id, batch_size=10, **kw)
 
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        pages = scroll_all(api, task_id, batch_size=10)
-    finally:
-        stop.set()
-        thread.join()
-    ids = [(e["iter"], e["timestamp"]) for p in pages for e in p["events"]]
-    assert len(ids) == len(set(ids))
-    assert {i for i, _ in ids} >= set(range(200))
+    pages = writer.scroll_while_writing(next_page)
+    writer.check_scroll(pages, before, identity=lambda e: e["iter"])
+    total = api.call("events.get_task_events", task=task_id, batch_size=1)["total"]
+    assert total == 400  # every acknowledged write is stored
 
 
 @pytest.mark.parametrize("mangle", [

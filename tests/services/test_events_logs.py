@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-import threading
+import time
 import uuid
 
 import pytest
 
-from tests.helpers import log, scalar
+from tests.helpers import ConcurrentWriter, log, scalar
 
 T0 = 1_583_056_800_000  # 2020-03-01 10:00:00.000 UTC
 
@@ -128,26 +128,19 @@ def test_tail_scroll_is_not_disturbed_by_new_lines(api, task_id):
 
 
 def test_concurrent_writer_during_scroll(app, api, task_id):
-    api.add_batch(logs(task_id, 200))
-    stop = threading.Event()
+    """A head scroll (oldest first) while another client adds lines behind and ahead of the
+    cursor (authenticated, each write checked): see ConcurrentWriter.check_scroll."""
+    before = logs(task_id, 200)
+    api.add_batch(before)
+    writer = ConcurrentWriter(app, [log(task_id, f"new {n}", timestamp=T0 + ((n * 7) % 400) * 500)
+                                    for n in range(300)])
 
-    def writer():
-        client = app.test_client()
-        n = 0
-        while not stop.is_set() and n < 300:
-            client.post("/events.add", json=log(task_id, f"new {n}", timestamp=T0 + (n % 400) * 500))
-            n += 1
+    def next_page(scroll_id):
+        kw = {"scroll_id": scroll_id} if scroll_id else {}
+        return api.call("events.get_task_log", "1.7", task=task_id, batch_size=9, order="asc", **kw)
 
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        pages = scroll(api, task_id, batch_size=9, order="asc")
-    finally:
-        stop.set()
-        thread.join()
-    seen = msgs(e for p in pages for e in p["events"])
-    assert len(seen) == len(set(seen))
-    assert [m for m in seen if m.startswith("line")] == [f"line {i}" for i in range(200)]
+    pages = writer.scroll_while_writing(next_page)
+    writer.check_scroll(pages, before, identity=lambda e: e["msg"])
 
 
 def test_empty_log(api, task_id):
@@ -330,13 +323,29 @@ def test_download_json_extra_fields_metrics_and_control_characters(client, api, 
     assert '"level"' not in lines[2] and '"msg"' not in lines[2]
 
 
-def test_download_client_gone_mid_stream_frees_the_connection(app, client, api, task_id):
+DOWNLOAD_BACKENDS = """
+    SELECT count(*) FROM pg_stat_activity
+    WHERE datname = current_database() AND pid <> pg_backend_pid()
+      AND query ILIKE '%%FROM log_events%%' AND state <> 'idle'"""
+
+
+def test_download_client_gone_mid_stream_frees_the_connection(app, client, api, task_id, db):
+    """Each download streams on a connection of its own: a client that goes away after the first
+    chunk must leave no backend still running or holding the download's query open (a leak would
+    show there long before the pool, 5 + 5 overflow, runs dry). More abandoned downloads than
+    the pool holds, of all three streaming paths."""
     api.add_batch(logs(task_id, 12_000, step=1))
-    for line_type in ("text", "json"):
-        response = client.post("/events.download_task_log", json={"task": task_id, "line_type": line_type},
-                               buffered=False)
+    requests = [{"line_type": "json"}, {"line_type": "text", "line_format": "{msg}"},
+                {"line_type": "text", "line_format": "{msg:>5}"}] * 5
+    for extra in requests:
+        response = client.post("/events.download_task_log", json={"task": task_id, **extra}, buffered=False)
         assert next(iter(response.response))  # the first chunk, then the client goes away
+        assert db.execute(DOWNLOAD_BACKENDS).fetchone()[0] == 1  # the query is streaming meanwhile
         response.close()
+        deadline = time.monotonic() + 5
+        while db.execute(DOWNLOAD_BACKENDS).fetchone()[0] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert db.execute(DOWNLOAD_BACKENDS).fetchone()[0] == 0, extra
     text = download(client, task_id, line_type="text", line_format="{msg}").get_data(as_text=True)
     assert text.splitlines() == [f"line {i}" for i in range(12_000)]
 
@@ -354,6 +363,14 @@ def test_download_client_gone_mid_stream_frees_the_connection(app, client, api, 
     ("{msg:>999999999}", 16, "width or precision above 1000"),
     ("{asctime!r:^1001} {msg}", 16, "width or precision above 1000"),
     ("{timestamp:.5000f}", 16, "width or precision above 1000"),
+    ("{msg:>\u0669\u0669\u0669\u0669}", 16, "width or precision above 1000"),  # Arabic-Indic 9999
+    # widths taken from a field: {timestamp} padded each line to ~1.7e12 characters
+    ("{msg:>{timestamp}}", 16, "placeholder inside a format spec"),
+    ("{asctime} {msg:{level}}", 16, "placeholder inside a format spec"),
+    ("{timestamp:.{timestamp}f}", 16, "placeholder inside a format spec"),
+    ("{msg:>{worker}.{timestamp}}", 16, "placeholder inside a format spec"),
+    ("{msg:>1000}" * 11, 16, "add up to more than 10000"),
+    ("x" * 10_001 + "{msg}", 16, "add up to more than 10000"),
 ])
 def test_download_bad_line_format(api, task_id, line_format, subcode, fragment):
     api.add_batch(logs(task_id, 1))

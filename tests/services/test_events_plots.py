@@ -102,9 +102,10 @@ def test_task_plots_bad_input(api, task_id):
     api.add_batch([plot(task_id, 1)])
     assert api.error("events.get_task_plots")[:2] == (400, 11)
     assert api.error("events.get_task_plots", task="no-such-task")[:2] == (400, 101)
-    for bad in (0, -2, "x", None):
+    for bad in (0, -2, "x", 1.5):
         code, subcode, msg = api.error("events.get_task_plots", task=task_id, iters=bad)
         assert (code, subcode) == (400, 12) and "iters" in msg
+    assert api.call("events.get_task_plots", task=task_id, iters=None)["returned"] == 1  # null = absent
     assert api.error("events.get_task_plots", task=task_id, scroll_id="bad")[:2] == (400, 1104)
     token = api.call("events.get_task_plots", task=task_id)["scroll_id"]
     api.add_batch([plot(task_id[::-1], 1)])

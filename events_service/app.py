@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from events_service import api, config
+from events_service import api, config, ops
 from events_service.db import session
 
 
@@ -17,4 +17,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     session.init_app(app)
     api.init_app(app)
+    ops.init_app(app)
     return app

@@ -1,17 +1,21 @@
 """bench/scaling.py: the figures behind docs/scaling.md, counted in CPU time so that they say what
 one core does (and stay meaningful on a machine shared with other work).
 
-Against a real gunicorn on a fresh bench database: W writers post add_batch (1,000 events a
-batch: 8 scalar series and 2 log lines per iteration) for --seconds; then each read endpoint is
-called by R readers for --seconds. For every phase it reads the CPU time (user + system, from
+Against a real gunicorn on a fresh bench database: W writers post --batches add_batch requests
+each (1,000 events a batch: 8 scalar series and 2 log lines per iteration; by default 4 tasks of
+10,000 iterations, 400,000 events); then each read endpoint is called by R readers for --seconds,
+on random ones of these tasks. For every phase it reads the CPU time (user + system, from
 /proc) of the gunicorn workers and of the PostgreSQL backends serving this database, before and
 after, and prints requests or events per second of wall time and per CPU-second (= per core fully
 used), with the split between the service and the database. Then the bytes on disk per stored
 event (tables and indexes of each hypertable, and the whole database over all events).
 
-Not counted: PostgreSQL's background processes (WAL writer, checkpointer, autovacuum), the client.
+The WAL written during ingestion (what a replica must replay and the disk must absorb) is read
+from pg_current_wal_lsn(), cluster-wide. Not counted: PostgreSQL's background processes (WAL
+writer, checkpointer, autovacuum), the client.
 
-    .venv/bin/python bench/scaling.py [--seconds 20] [--writers 4] [--readers 4] [--workers 2]
+    .venv/bin/python bench/scaling.py [--batches 100] [--seconds 20] [--writers 4] [--readers 4]
+                                      [--workers 2]
 """
 from __future__ import annotations
 
@@ -52,6 +56,17 @@ def backend_pids(url: str) -> list[int]:
             "AND backend_type = 'client backend' AND pid <> pg_backend_pid()")]
 
 
+def wal_position(url: str) -> str:
+    with psycopg.connect(libpq_dsn(url), autocommit=True) as conn:
+        return str(conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0])
+
+
+def wal_bytes_since(url: str, start: str) -> float:
+    with psycopg.connect(libpq_dsn(url), autocommit=True) as conn:
+        return float(conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)",
+                                  (start,)).fetchone()[0])
+
+
 class CpuMeter:
     """CPU seconds spent by the gunicorn workers and by this database's backends over a phase."""
 
@@ -87,7 +102,8 @@ def report(name: str, done: float, unit: str, meter: CpuMeter) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--seconds", type=float, default=20, help="length of each read phase")
+    parser.add_argument("--batches", type=int, default=100, help="add_batch requests per writer")
     parser.add_argument("--writers", type=int, default=4)
     parser.add_argument("--readers", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
@@ -100,11 +116,11 @@ def main() -> None:
     with gunicorn(url, workers=args.workers) as (base, proc):
         auth = login(base, credentials)
 
-        def writer(index: int, stop_at: float) -> None:
+        def writer(index: int, _stop_at: float) -> None:
             iteration = 0
             with requests.Session() as http:
                 http.headers.update(auth)
-                while time.time() < stop_at:
+                for _ in range(args.batches):
                     lines = []
                     for _ in range(ITERATIONS_PER_BATCH):
                         lines += [orjson.dumps({"type": "training_stats_scalar", "task": tasks[index],
@@ -120,11 +136,15 @@ def main() -> None:
                     if response.status_code == 200:
                         acknowledged[index] += len(lines)
 
-        print(f"gunicorn --workers {args.workers}, {args.writers} writers / {args.readers} readers, "
-              f"{args.seconds:.0f} s a phase; {os.cpu_count()} cores on this machine")
+        print(f"gunicorn --workers {args.workers}, {args.writers} writers x {args.batches} batches, "
+              f"{args.readers} readers x {args.seconds:.0f} s a read phase; {os.cpu_count()} cores here")
+        wal0 = wal_position(url)
         with CpuMeter(proc.pid, url) as meter:
             run_threads(args.writers, args.seconds, writer)
+        wal = wal_bytes_since(url, wal0)
         report("ingest (add_batch of 1,000 events)", sum(acknowledged), "events", meter)
+        print(f"{'':42s} WAL {wal / sum(acknowledged):,.0f} bytes/event (the whole cluster's WAL: "
+              "an upper bound where other databases are written meanwhile)")
 
         reads = {
             "get_task_events (page of 500)": ("events.get_task_events", {"batch_size": 500}),

@@ -3,28 +3,14 @@ test cluster keeps running): the API answers 503 with Retry-After (never 500), /
 /health and /metrics keep answering, and the metrics count through the outage."""
 from __future__ import annotations
 
-import shutil
 import uuid
 
-import pytest
 import requests
-from alembic import command
 
-from tests.conftest import alembic_config, gunicorn, make_credentials
+from tests.conftest import gunicorn
 from tests.ops.helpers import samples, value
-from tests.test_database_faults import PrivateCluster, batch_body
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    c = PrivateCluster()
-    c.pg("start")
-    c.pg("createdb", "events")
-    command.upgrade(alembic_config(c.url), "head")
-    c.auth = make_credentials(c.url, "outage")
-    yield c
-    c.pg("stop")
-    shutil.rmtree(c.dir, ignore_errors=True)
+# a private cluster of its own (module scope), as the database fault tests use
+from tests.test_database_faults import batch_body, cluster  # noqa: F401
 
 
 def add(base: str, auth, task: str, first: int) -> requests.Response:
@@ -32,7 +18,7 @@ def add(base: str, auth, task: str, first: int) -> requests.Response:
                         timeout=30, headers={"Content-Type": "application/json-lines"})
 
 
-def test_outage_is_503_and_counted(cluster, tmp_path):
+def test_outage_is_503_and_counted(cluster, tmp_path):  # noqa: F811
     task = uuid.uuid4().hex
     with gunicorn(cluster.url, tmp_path / "gunicorn.log", workers=2) as base:
         assert add(base, cluster.auth, task, 0).status_code == 200

@@ -17,9 +17,10 @@ from tests.conftest import ROOT, gunicorn, server_dsn
 from tests.helpers import scalar
 
 
-def test_tokens_from_one_host_work_on_the_other(database_url, credentials, tmp_path):
+def test_tokens_from_one_host_work_on_the_other(server, database_url, credentials, tmp_path):
     task = uuid.uuid4().hex
-    with gunicorn(database_url, tmp_path / "a.log") as a, gunicorn(database_url, tmp_path / "b.log") as b:
+    a = server  # the tests' gunicorn, and a second one on another port
+    with gunicorn(database_url, tmp_path / "b.log") as b:
         token = requests.get(f"{a}/auth.login", auth=credentials, timeout=30).json()["data"]["token"]
         headers = {"Authorization": f"Bearer {token}"}
         added = requests.post(f"{b}/v2.1/events.add_batch", json={"requests": []}, headers=headers,

@@ -8,6 +8,7 @@ import pytest
 from alembic import command
 
 from events_service import create_app
+from events_service.db import session as db_session
 from tests.conftest import SECRET, alembic_config, free_port, scratch_database
 from tests.helpers import log, scalar
 from tests.ops.helpers import samples, value
@@ -127,3 +128,14 @@ def test_metrics_token_when_configured(guarded):
     response = guarded.get("/metrics", headers={"Authorization": "Bearer s3cret-metrics"})
     assert response.status_code == 200 and b"events_http_requests_total" in response.data
     assert guarded.get("/health").status_code == 200  # health and ready stay open
+
+
+def test_pool_connections_in_use(app, anonymous):
+    def in_use() -> float:
+        return value(metrics(anonymous), "events_db_pool_connections_in_use", database="primary")
+
+    idle = in_use()
+    with app.app_context():
+        with db_session.engine().connect(), db_session.engine().connect():
+            assert in_use() == idle + 2
+    assert in_use() == idle

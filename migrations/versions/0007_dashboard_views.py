@@ -18,7 +18,8 @@ survive a dump and restore. Every company is visible: a dashboard for one compan
 `company` (or the DBA makes a per-company view from these).
 
 Role `events_dashboards` (NOLOGIN; grant it to the login Grafana uses): USAGE on schema
-`dashboards` and SELECT on its views, nothing on the tables. Views run with their owner's
+`dashboards` and SELECT on its views (default privileges extend it to views later migrations add
+there), nothing on the tables. Views run with their owner's
 rights, so reading through them needs nothing more; PostgreSQL grants no table to PUBLIC, so the
 role reads no table, no chunk and no credential. Roles belong to the whole cluster: the role is
 created when missing (several databases of one cluster share it), and a downgrade drops the schema
@@ -90,8 +91,11 @@ def upgrade() -> None:
                f"THEN CREATE ROLE {ROLE} NOLOGIN; END IF; END $$")
     op.execute(f"GRANT USAGE ON SCHEMA dashboards TO {ROLE}")
     op.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA dashboards TO {ROLE}")
+    # views a later migration adds to the schema are readable too
+    op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA dashboards GRANT SELECT ON TABLES TO {ROLE}")
 
 
 def downgrade() -> None:
     op.execute(f"REVOKE ALL ON SCHEMA dashboards FROM {ROLE}")
+    op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA dashboards REVOKE SELECT ON TABLES FROM {ROLE}")
     op.execute("DROP SCHEMA dashboards CASCADE")  # the views and their grants

@@ -15,7 +15,7 @@ from pg_current_wal_lsn(), cluster-wide. Not counted: PostgreSQL's background pr
 writer, checkpointer, autovacuum), the client.
 
     .venv/bin/python bench/scaling.py [--batches 100] [--seconds 20] [--writers 4] [--readers 4]
-                                      [--workers 2]
+                                      [--workers 2] [--through PGBOUNCER_URL]
 """
 from __future__ import annotations
 
@@ -107,13 +107,18 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=4)
     parser.add_argument("--readers", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument("--through", metavar="URL", help="the service's database URL: a PgBouncer in "
+                        "transaction mode in front of the bench database (EVENTS_TRANSACTION_POOLING on; "
+                        "PgBouncer's own CPU is not counted)")
     args = parser.parse_args()
     url = bench_database_url()
     credentials = fresh_database(url)
     tasks = [uuid.uuid4().hex for _ in range(args.writers)]
     acknowledged = [0] * args.writers
 
-    with gunicorn(url, workers=args.workers) as (base, proc):
+    served_through = args.through or url
+    pooling = {"EVENTS_TRANSACTION_POOLING": "true"} if args.through else {}
+    with gunicorn(served_through, workers=args.workers, **pooling) as (base, proc):
         auth = login(base, credentials)
 
         def writer(index: int, _stop_at: float) -> None:

@@ -16,7 +16,7 @@ import logging
 from alembic.script import ScriptDirectory
 from flask import Blueprint, Response, current_app, request
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 from events_service import config, jsonutil
 from events_service.db import session as db_session
@@ -25,6 +25,7 @@ from events_service.ops import metrics
 log = logging.getLogger(__name__)
 blueprint = Blueprint("ops", __name__)
 RETRY_AFTER_SECONDS = "5"
+SCHEMA_BEHIND = "schema is not at the migrations' head"
 _heads: frozenset[str] | None = None
 
 
@@ -50,12 +51,14 @@ def ready() -> Response:
     try:
         with db_session.engine().connect() as conn:
             revisions = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
-    except DBAPIError as error:  # refused, gone, or no alembic_version table: not ready
+    except ProgrammingError:  # no alembic_version table: a database never migrated
+        revisions = set()
+    except DBAPIError as error:  # refused or gone: not ready
         log.warning("not ready: %s", str(error.orig or error).splitlines()[0])
         return _json({"status": "unavailable", "reason": "database"}, 503,
                      {"Retry-After": RETRY_AFTER_SECONDS})
     if revisions != migration_heads():
-        return _json({"status": "unavailable", "reason": "schema is not at the migrations' head"}, 503,
+        return _json({"status": "unavailable", "reason": SCHEMA_BEHIND}, 503,
                      {"Retry-After": RETRY_AFTER_SECONDS})
     return _json({"status": "ready"}, 200)
 

@@ -56,6 +56,7 @@ stop: ## stop what `make run` started (gunicorn and the local cluster)
 
 test: install ## run the test suite against a fresh test database (T= selects tests)
 	@bash scripts/install-chromium.sh  # the viewer's browser tests (tests/viewer); a no-op when present
+	@bash scripts/install-pgbouncer.sh
 ifneq ($(origin EVENTS_TEST_DATABASE_URL), environment)
 	@bash scripts/install-timescaledb.sh
 	@bash scripts/pg.sh start

@@ -83,7 +83,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     args = parser.parse_args(argv)
 
     settings = config.load()
-    engine = make_engine(args.database_url or settings["DATABASE_URL"], pool_size=1)
+    engine = make_engine(args.database_url or settings["DATABASE_URL"], pool_size=1,
+                         transaction_pooling=settings["TRANSACTION_POOLING"])
     try:
         with Session(bind=engine) as session, session.begin():
             return _run(args, session, settings, out)

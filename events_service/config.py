@@ -45,6 +45,16 @@ DEFAULTS: dict[str, Any] = {
     "FILES_MAX_UPLOAD_BYTES": 8 * 1024 ** 3,
     # Database connections kept per worker process.
     "POOL_SIZE": 5,
+    # Read-only endpoints (reads_only handlers) use this database, a streaming replica of
+    # DATABASE_URL; empty = the primary. While it does not answer, reads go to the primary.
+    "READ_DATABASE_URL": "",
+    # DATABASE_URL (and READ_DATABASE_URL) lead to a pooler in transaction mode (PgBouncer):
+    # no server-side prepared statements, no session settings sent at connection start.
+    "TRANSACTION_POOLING": False,
+    # "json": one JSON object per log line, with one line per request (ops/requests.py); "text": plain.
+    "LOG_FORMAT": "text",
+    # When set, /metrics needs "Authorization: Bearer <METRICS_TOKEN>"; empty = open (bind to loopback).
+    "METRICS_TOKEN": "",
 }
 
 

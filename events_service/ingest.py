@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from events_service.api.schema import null_is_absent
 from events_service.db.queries import ingest as store_queries
-from events_service.normalize import DEFAULT_LIMITS, EventError, Limits, Validate, normalize
+from events_service.normalize import DEFAULT_LIMITS, EVENT_TYPES, EventError, Limits, Validate, normalize
 
 
 @dataclass
@@ -22,6 +22,8 @@ class Outcome:
     errors: Counter = field(default_factory=Counter)
     kinds: dict[str, str] = field(default_factory=dict)     # reason -> "validation" | "missing" | "task"
     invalid_tasks: list[str] = field(default_factory=list)
+    added_by_type: Counter = field(default_factory=Counter)    # event type -> events stored (for metrics)
+    refused_by_type: Counter = field(default_factory=Counter)  # event type (or "unknown") -> refused
 
     @property
     def error_count(self) -> int:
@@ -87,6 +89,7 @@ def ingest(session: Session, company_key: int, raw_events: Iterable[dict[str, An
         except EventError as exc:
             outcome.errors[exc.reason] += 1
             outcome.kinds[exc.reason] = exc.kind
+            outcome.refused_by_type[_type_label(raw)] += 1
     if events:
         stored = store_queries.store(session, company_key, events, now_ms)
         outcome.added = stored.added
@@ -95,4 +98,14 @@ def ingest(session: Session, company_key: int, raw_events: Iterable[dict[str, An
             outcome.errors[reason] += count
             outcome.kinds[reason] = "task"
             outcome.invalid_tasks.append(task_id)
+        outcome.refused_by_type.update(stored.rejected_types)
+        outcome.added_by_type = Counter(e.type for e in events)
+        outcome.added_by_type.subtract(stored.rejected_types)
     return outcome
+
+
+def _type_label(raw: Any) -> str:
+    """The event type of a refused raw event as normalize reads it, or "unknown" (a bounded label)."""
+    event_type = raw.get("type") if isinstance(raw, dict) else None
+    event_type = event_type.replace(" ", "_") if isinstance(event_type, str) else None
+    return event_type if event_type in EVENT_TYPES else "unknown"

@@ -117,9 +117,28 @@ def credentials(database_url) -> tuple[str, str]:
     return make_credentials(database_url, "tests")
 
 
+THROUGH_PGBOUNCER = bool(os.environ.get("EVENTS_TEST_THROUGH_PGBOUNCER"))
+
+
 @pytest.fixture(scope="session")
-def app(database_url, credentials, tmp_path_factory):
-    app = create_app({"DATABASE_URL": database_url, "VALIDATE_RESPONSES": True, "SECRET_KEY": SECRET,
+def app_database_url(database_url):
+    """The URL the app (and the `server` gunicorn) use: the test database itself, or, with
+    EVENTS_TEST_THROUGH_PGBOUNCER=1 (tests/ops/test_pgbouncer.py runs tests/services so), a private
+    PgBouncer in transaction pooling mode in front of it. Migrations and checks below the API (`db`)
+    always go to the database directly."""
+    if not THROUGH_PGBOUNCER:
+        yield database_url
+        return
+    from tests.ops.pgbouncer import pgbouncer
+
+    with pgbouncer(database_url, free_port()) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def app(app_database_url, credentials, tmp_path_factory):
+    app = create_app({"DATABASE_URL": app_database_url, "VALIDATE_RESPONSES": True, "SECRET_KEY": SECRET,
+                      "TRANSACTION_POOLING": THROUGH_PGBOUNCER,
                       "FILES_DIR": str(tmp_path_factory.mktemp("files"))})
     app.test_client_class = AuthenticatedClient
     with app.test_client() as anonymous:
@@ -204,9 +223,10 @@ def gunicorn(database_url: str, log_path: Path, workers: int = 2, args: tuple[st
 
 
 @pytest.fixture(scope="session")
-def server(database_url, tmp_path_factory):
+def server(app_database_url, tmp_path_factory):
     """A real gunicorn (2 workers) on the test database."""
-    with gunicorn(database_url, tmp_path_factory.mktemp("gunicorn") / "server.log",
+    with gunicorn(app_database_url, tmp_path_factory.mktemp("gunicorn") / "server.log",
+                  EVENTS_TRANSACTION_POOLING=str(THROUGH_PGBOUNCER),
                   EVENTS_FILES_DIR=str(tmp_path_factory.mktemp("files-store"))) as base:
         yield base
 

@@ -24,6 +24,7 @@ class Call:
     session: Session | None = None
     batch: list[dict[str, Any]] | None = None
     api: Any = None  # the ApiSchema, for handlers that validate parts of a request themselves
+    outcome: Any = None  # events_service.ingest.Outcome of an ingesting call (counted by ops/requests.py)
 
     @property
     def db(self) -> Session:

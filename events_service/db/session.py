@@ -1,11 +1,16 @@
 """One engine per process, one session per request (on flask.g), closed at teardown."""
 from __future__ import annotations
 
+import logging
 import time
 
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session
+
+from events_service.ops import metrics
+
+log = logging.getLogger(__name__)
 
 
 # psycopg prepares a statement on the server after its 5th use, and PostgreSQL then may switch
@@ -15,20 +20,28 @@ from sqlalchemy.orm import Session
 # extra_float_digits = 1 (PostgreSQL's default, stated so that no server setting can change it): a
 # double written as text is its shortest exact form, which scalar_json sends to clients as is.
 CONNECT_ARGS = {"options": "-c plan_cache_mode=force_custom_plan -c extra_float_digits=1"}
+# Behind a pooler in transaction mode (TRANSACTION_POOLING; PgBouncer before 1.21 has no prepared
+# statements there, and refuses the `options` startup parameter): nothing prepared, every statement
+# sent with its parameters and planned for them (an unnamed statement always gets a custom plan, so
+# plan_cache_mode has nothing to do), and extra_float_digits left at PostgreSQL's default of 1
+# (set it on the database if the server's configuration changes it).
+POOLER_CONNECT_ARGS = {"prepare_threshold": None}
+# After a read replica failed to answer, reads go to the primary for this long before it is tried again.
+REPLICA_RETRY_SECONDS = 5.0
 
 
 # A pooled connection idle for longer than this is pinged before use; see _ping_when_idle.
 PING_AFTER_IDLE_SECONDS = 1.0
 
 
-def make_engine(url: str, pool_size: int = 5) -> Engine:
+def make_engine(url: str, pool_size: int = 5, transaction_pooling: bool = False) -> Engine:
     """A pool that recovers by itself after the database restarts (_ping_when_idle).
 
     hide_parameters: a database error's text (logged, and the message of a 500) shows the SQL
     but never the bound values, which may be an access key, a secret's hash or user data.
     """
-    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, connect_args=CONNECT_ARGS,
-                           hide_parameters=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, hide_parameters=True,
+                           connect_args=POOLER_CONNECT_ARGS if transaction_pooling else CONNECT_ARGS)
     _ping_when_idle(engine)
     return engine
 
@@ -67,8 +80,51 @@ def init_app(app: Flask) -> None:
 def engine() -> Engine:
     app = current_app
     if app.extensions.get("db_engine") is None:
-        app.extensions["db_engine"] = make_engine(app.config["DATABASE_URL"], app.config["POOL_SIZE"])
+        app.extensions["db_engine"] = _app_engine(app.config["DATABASE_URL"], "primary")
     return app.extensions["db_engine"]
+
+
+def _app_engine(url: str, database: str) -> Engine:
+    config = current_app.config
+    created = make_engine(url, config["POOL_SIZE"], config["TRANSACTION_POOLING"])
+    metrics.watch_pool(created, database)
+    return created
+
+
+def _replica_engine() -> Engine | None:
+    """The read replica's pool, in autocommit (READ_DATABASE_URL), or None when there is none."""
+    app = current_app
+    if not app.config["READ_DATABASE_URL"]:
+        return None
+    if app.extensions.get("db_engine_replica") is None:
+        app.extensions["db_engine_replica"] = _app_engine(app.config["READ_DATABASE_URL"], "replica") \
+            .execution_options(isolation_level="AUTOCOMMIT")
+    return app.extensions["db_engine_replica"]
+
+
+def _reads_bind() -> Engine:
+    """Where a read-only request goes: the replica when one is configured and answers, else the primary.
+
+    The check costs no round trip while the replica works: it checks a pooled connection out and
+    back in (pinged only when idle, _ping_when_idle), and the session then gets that same one. A
+    replica that refuses connections is skipped for REPLICA_RETRY_SECONDS, with one log line; every
+    read that falls back counts in events_replica_fallbacks_total. A replica that goes away in the
+    middle of a request fails that request with a 503, as the primary would.
+    """
+    replica = _replica_engine()
+    if replica is None:
+        return _autocommit_engine()
+    app = current_app
+    if time.monotonic() >= app.extensions.get("replica_down_until", 0.0):
+        try:
+            replica.connect().close()
+            return replica
+        except exc.DBAPIError as error:
+            app.extensions["replica_down_until"] = time.monotonic() + REPLICA_RETRY_SECONDS
+            log.warning("read replica unavailable, reads go to the primary for %.0f s: %s",
+                        REPLICA_RETRY_SECONDS, str(error.orig or error).splitlines()[0])
+    metrics.REPLICA_FALLBACKS.inc()
+    return _autocommit_engine()
 
 
 def _autocommit_engine() -> Engine:
@@ -82,11 +138,12 @@ def _autocommit_engine() -> Engine:
 def get(autocommit: bool = False) -> Session:
     """The request's session; the dispatcher owns its transaction (commit or rollback).
 
-    `autocommit` (handlers that only read): every statement on its own, no BEGIN or COMMIT sent.
+    `autocommit` (handlers that only read): every statement on its own, no BEGIN or COMMIT sent,
+    on the read replica when there is one (_reads_bind).
     Like any session, it takes a connection from the pool only when it first runs a statement.
     """
     if "db_session" not in g:
-        g.db_session = Session(bind=_autocommit_engine() if autocommit else engine(), expire_on_commit=False)
+        g.db_session = Session(bind=_reads_bind() if autocommit else engine(), expire_on_commit=False)
     return g.db_session
 
 

@@ -20,7 +20,9 @@ def _ingest(call: Call, raw_events: list[dict[str, Any]]) -> Outcome:
     validate = schema_validator(api.event_validators(item_schema))
     limits = Limits(name=call.config["MAX_NAME_LENGTH"], msg=call.config["MAX_MSG_LENGTH"],
                     plot=call.config["MAX_PLOT_LENGTH"])
-    return ingest(call.db, call.company_key, raw_events, validate=validate, worker=call.worker, limits=limits)
+    call.outcome = ingest(call.db, call.company_key, raw_events, validate=validate, worker=call.worker,
+                          limits=limits)
+    return call.outcome
 
 
 def _counts(outcome: Outcome) -> dict[str, Any]:

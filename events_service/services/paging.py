@@ -12,6 +12,7 @@ from typing import Any
 from events_service import scroll
 from events_service.api.call import Call
 from events_service.errors import ValidationError
+from events_service.ops import metrics
 
 
 @dataclass
@@ -50,4 +51,5 @@ def next_token(call: Call, position: Position, *, bind: dict[str, Any], after: A
     """The token for the page after this one (the same position again when this page was empty)."""
     state = {**_binding(call, bind), "query": position.query, "size": position.size,
              "after": position.after if after is None else after, "total": total}
+    metrics.count_scroll_page(call.name)
     return scroll.encode(state, call.config["SECRET_KEY"])

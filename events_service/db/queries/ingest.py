@@ -58,6 +58,7 @@ class StoreResult:
     added: int = 0
     replaced: int = 0
     rejected_tasks: dict[str, int] = field(default_factory=dict)  # task id -> events refused
+    rejected_types: dict[str, int] = field(default_factory=dict)  # event type -> events refused
 
 
 def lock_tasks(session: Session, company_key: int, task_ids: Iterable[str]) -> dict[str, TaskRef]:
@@ -148,6 +149,7 @@ def store(session: Session, company_key: int, events: list[Event], received_ms: 
         task = tasks.get(event.task)
         if task is None or (task.locked and not event.allow_locked):
             result.rejected_tasks[event.task] = result.rejected_tasks.get(event.task, 0) + 1
+            result.rejected_types[event.type] = result.rejected_types.get(event.type, 0) + 1
         else:
             accepted.append((task, event))
     if not accepted:

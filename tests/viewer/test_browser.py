@@ -9,7 +9,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.viewer.conftest import (
-    HOSTILE_LOG, HOSTILE_METRIC, HOSTILE_TITLE, HOSTILE_VARIANT, IMAGE_ITERATIONS, screenshot,
+    HOSTILE_LOG, HOSTILE_METRIC, HOSTILE_TITLE, HOSTILE_VARIANT, IMAGE_ITERATIONS, STORED_ITERATIONS,
+    screenshot,
 )
 
 CHARTS = """return [...document.querySelectorAll('.chart')].map(d => ({
@@ -160,7 +161,8 @@ def _samples(driver) -> list:
         return [...document.querySelectorAll('.debug-metric .iteration')].map(i => ({
             iter: Number(i.dataset.iter),
             images: [...i.querySelectorAll('img')].map(
-                m => [m.getAttribute('src'), m.naturalWidth, m.naturalHeight, m.complete])}))""")
+                m => [m.getAttribute('src'), m.naturalWidth, m.naturalHeight, m.complete,
+                      m.clientWidth, m.clientHeight])}))""")
 
 
 def test_debug_samples_show_images_by_iteration_and_navigate(browser, recorded):
@@ -170,7 +172,7 @@ def test_debug_samples_show_images_by_iteration_and_navigate(browser, recorded):
     assert [i["iter"] for i in newest] == [IMAGE_ITERATIONS, IMAGE_ITERATIONS - 1, IMAGE_ITERATIONS - 2]
     for iteration in newest:
         assert len(iteration["images"]) == 2
-        for src, width, height, _ in iteration["images"]:
+        for src, width, height, *_ in iteration["images"]:
             assert (width, height) == recorded.images[src]
     browser.find_element(By.CSS_SELECTOR, ".debug-metric .earlier").click()
     earlier = wait(browser, lambda d: (s := _samples(d)) and s[0]["iter"] == 2 and s)
@@ -178,6 +180,21 @@ def test_debug_samples_show_images_by_iteration_and_navigate(browser, recorded):
     browser.find_element(By.CSS_SELECTOR, ".debug-metric .later").click()
     later = wait(browser, lambda d: (s := _samples(d)) and s[0]["iter"] != 2 and s)
     assert [i["iter"] for i in later] == [5, 4, 3]
+
+
+def test_debug_samples_in_the_files_store_show_with_the_session_only(browser, recorded):
+    """The SDK's uploads: the URL recorded is this service's /files/..., which the page's <img> reads
+    with the signed-in session's cookie (no API credentials in a browser)."""
+    browser.get(f"{recorded.base}/projects/{recorded.project}/experiments/{recorded.other_task}"
+                "/debug-samples")
+    shown = wait(browser, lambda d: (s := _samples(d)) and all(m[3] for i in s for m in i["images"]) and s)
+    screenshot(browser, "debug-samples-stored")
+    assert [i["iter"] for i in shown] == list(range(STORED_ITERATIONS, 0, -1))
+    images = [image for iteration in shown for image in iteration["images"]]
+    assert len(images) == 2 * STORED_ITERATIONS
+    for src, width, height, _, shown_width, shown_height in images:
+        assert src.startswith(f"{recorded.base}/files/viewer%20project/run%20B.{recorded.other_task}/")
+        assert (width, height) == (shown_width, shown_height) == recorded.stored_images[src]
 
 
 def _console(driver) -> list[str]:

@@ -59,6 +59,7 @@ class Recorded:
     foreign_task: str = ""
     images: dict[str, tuple[int, int]] = field(default_factory=dict)
     stored_images: dict[str, tuple[int, int]] = field(default_factory=dict)
+    lost_image: str = ""  # an address in the files store that holds no file
 
     def api(self, endpoint: str, /, **data):
         response = self.http.post(f"{self.base}/{endpoint}", json=data)
@@ -98,8 +99,10 @@ def _png(size: tuple[int, int], color: tuple[int, int, int] = (40, 120, 200)) ->
 
 def _store_samples(rec: Recorded, task: str, task_name: str) -> list[dict]:
     """Debug images uploaded into the service's files store as the SDK uploads them (one multipart
-    part named by the file's path), recorded with the URL the SDK records: <files host>/<path>."""
+    part named by the file's path), recorded with the URL the SDK records: <files host>/<path>; and
+    one whose file is not there."""
     events = []
+    rec.lost_image = f"{rec.base}/files/{quote(f'viewer project/{task_name}.{task}/metrics/lost/gone.png')}"
     for it in range(1, STORED_ITERATIONS + 1):
         for variant, size, color in (("rgb", (120 + 20 * it, 90), (200, 80, 40)),
                                      ("mask", (64, 64 + it), (30, 30, 30))):
@@ -110,6 +113,8 @@ def _store_samples(rec: Recorded, task: str, task_name: str) -> list[dict]:
             rec.stored_images[url] = size
             events.append({"type": "training_debug_image", "task": task, "iter": it, "timestamp": rec.t0 + it,
                            "metric": "stored", "variant": variant, "url": url})
+    events.append({"type": "training_debug_image", "task": task, "iter": 1, "timestamp": rec.t0 + 1,
+                   "metric": "lost", "variant": "gone", "url": rec.lost_image})
     return events
 
 

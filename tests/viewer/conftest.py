@@ -109,7 +109,10 @@ def _store_samples(rec: Recorded, task: str, task_name: str) -> list[dict]:
             path = f"viewer project/{task_name}.{task}/metrics/stored/{variant}/stored_{variant}_{it:08d}.png"
             response = rec.http.post(f"{rec.base}/files", files={f"/{path}": (path, _png(size, color))})
             assert response.status_code == 200, response.text
-            url = f"{rec.base}/files/{quote(path)}"
+            # the mask as recorded by an SDK that named this service "localhost" (the browser is at
+            # 127.0.0.1: another site, so no session cookie would go there)
+            base = rec.base.replace("127.0.0.1", "localhost") if variant == "mask" else rec.base
+            url = f"{base}/files/{quote(path)}"
             rec.stored_images[url] = size
             events.append({"type": "training_debug_image", "task": task, "iter": it, "timestamp": rec.t0 + it,
                            "metric": "stored", "variant": variant, "url": url})

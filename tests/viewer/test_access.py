@@ -222,3 +222,25 @@ def test_the_session_cookie_reads_the_companys_files_and_writes_nothing(app, cli
     assert fetch(forged, f"/files{ours}").status_code == 401
     signed_in.post("/ui/signout")
     assert fetch(signed_in, f"/files{ours}").status_code == 401
+
+
+def test_debug_samples_load_the_companys_stored_files_from_this_host(client, other, signed_in, api, task):
+    """The page loads a file of the company's own store by its /files/ path on this host, whatever
+    host name the SDK recorded; any other address (elsewhere, missing, another company's) as recorded."""
+    _project, task_id = task
+    ours, theirs = (f"proj/run.{task_id}/metrics/shots/{name}.png" for name in ("ours", "theirs"))
+    upload(client, {f"/{ours}": PNG})
+    upload(other.client, {f"/{theirs}": PNG})
+    alias = "http://files-alias.internal:8008/files"
+    urls = {"stored": f"{alias}/{ours}", "elsewhere": "https://img.example/a.png",
+            "missing": f"{alias}/{ours}.gone", "foreign": f"{alias}/{theirs}",
+            "traversal": "http://h/files/../x"}
+    api.add_batch([{"type": "training_debug_image", "task": task_id, "iter": 1, "metric": "shots",
+                    "timestamp": 1_700_000_000_000, "variant": variant, "url": url}
+                   for variant, url in urls.items()])
+    found = signed_in.get(f"/ui/data/debug?task={task_id}&metric=shots").get_json()
+    images = {image["variant"]: image for image in found["iterations"][0]["images"]}
+    assert {variant: image["url"] for variant, image in images.items()} == urls
+    sources = {variant: image["src"] for variant, image in images.items()}
+    assert sources == {**urls, "stored": f"/files/{ours}"}
+    assert fetch(signed_in, images["stored"]["src"]).data == PNG

@@ -168,7 +168,7 @@ def _samples(driver, metric: str | None = None) -> list:
             iter: Number(i.dataset.iter),
             images: [...i.querySelectorAll('img')].map(
                 m => [m.getAttribute('src'), m.naturalWidth, m.naturalHeight, m.complete,
-                      m.clientWidth, m.clientHeight])}))""", metric)
+                      m.clientWidth, m.clientHeight, m.title])}))""", metric)
 
 
 def test_debug_samples_show_images_by_iteration_and_navigate(browser, recorded):
@@ -199,9 +199,12 @@ def test_debug_samples_in_the_files_store_show_with_the_session_only(browser, re
     assert [i["iter"] for i in shown] == list(range(STORED_ITERATIONS, 0, -1))
     images = [image for iteration in shown for image in iteration["images"]]
     assert len(images) == 2 * STORED_ITERATIONS
-    for src, width, height, _, shown_width, shown_height in images:
-        assert src.startswith(f"{recorded.base}/files/viewer%20project/run%20B.{recorded.other_task}/")
-        assert (width, height) == (shown_width, shown_height) == recorded.stored_images[src]
+    assert {image[6] for image in images} == set(recorded.stored_images)  # each address recorded
+    for src, width, height, _, shown_width, shown_height, recorded_url in images:
+        # loaded from this host's files store, whatever host name the SDK recorded
+        assert src.startswith(f"/files/viewer%20project/run%20B.{recorded.other_task}/")
+        assert recorded_url.endswith(src)
+        assert (width, height) == (shown_width, shown_height) == recorded.stored_images[recorded_url]
     # an address whose file is not there says so, instead of an empty box
     lost = ".debug-metric[data-metric=lost] .sample"
     wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, lost).text.startswith("could not load"))

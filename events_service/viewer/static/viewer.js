@@ -345,7 +345,8 @@ const Viewer = (() => {
       const row = el("div", {class: "iteration", "data-iter": String(it.iter)},
                      el("h4", {text: `iteration ${it.iter}`}));
       for (const image of it.images) {
-        const media = SAFE_URL.test(image.url) ? el("img", {src: image.url, alt: image.variant, loading: "lazy"})
+        const media = SAFE_URL.test(image.src)
+          ? el("img", {src: image.src, alt: image.variant, title: image.url, loading: "lazy"})
           : el("span", {class: "message error", text: `not an image address: ${image.url}`});
         // a broken image would show as an empty box: say which address did not load instead
         media.addEventListener("error", () => media.replaceWith(

@@ -8,8 +8,14 @@ ClearML's files-server protocol, as the SDK speaks it (clearml/storage/helper.py
 - the SDK sends its API `Authorization: Bearer` token to a host that is its configured files host.
 With `CLEARML_FILES_HOST=<this service>/files` every call lands here. Calls are authenticated like
 the API (Bearer token or Basic key pair; anonymous is 401) and scoped to the caller's company
-(store.py). Bodies are streamed both ways: the multipart parser writes each part straight into a
-temporary file on disk (werkzeug's stream_factory), and downloads go out through send_file.
+(store.py). A download without an Authorization header may also come from the pages for people: an
+<img> of the Debug samples tab sends only the viewer's session cookie, so a GET/HEAD reads as that
+signed-in company (events_service.viewer.signin, the pages' one way of knowing who looks). Writes never
+take the cookie: an upload or delete always needs the API's credentials, so no other page can make a
+browser write here. Every download is served with a sandboxing Content-Security-Policy and nosniff: an
+HTML or SVG file someone uploaded, opened in the browser, runs no script in this service's origin.
+Bodies are streamed both ways: the multipart parser writes each part straight into a temporary file on
+disk (werkzeug's stream_factory), and downloads go out through send_file.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from werkzeug.formparser import FormDataParser
 from events_service import errors
 from events_service.api.routes import authenticated_call
 from events_service.files import store
+from events_service.viewer import signin
 
 blueprint = Blueprint("files", __name__, url_prefix="/files")
 
@@ -79,15 +86,27 @@ def upload() -> Response:
             store.discard(temporary)
 
 
+def _reader_company() -> str:
+    """Who reads: the API's credentials when the request carries them (the SDK), otherwise the
+    pages' signed-in session; 401 as for the API when neither."""
+    if "Authorization" not in request.headers:
+        viewer = signin.current()
+        if viewer is not None:
+            return viewer.identity.company_id
+    return authenticated_call().company_id
+
+
 @blueprint.route("/<path:path>", methods=["GET", "HEAD"])
 def download(path: str) -> Response:
     """The caller's file with its content type and length, streamed; 404 when the company has none."""
-    call = authenticated_call()
-    target = store.resolve(current_app.config["FILES_DIR"], call.company_id, path)
+    target = store.resolve(current_app.config["FILES_DIR"], _reader_company(), path)
     if not target.is_file():
         raise errors.FileNotFound(path=path)
     mimetype = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-    return send_file(target, mimetype=mimetype, conditional=True, etag=True, max_age=0)
+    response = send_file(target, mimetype=mimetype, conditional=True, etag=True, max_age=0)
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @blueprint.route("/<path:path>", methods=["DELETE"])

@@ -21,7 +21,7 @@ import re
 import tempfile
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from events_service import errors
 
@@ -60,6 +60,19 @@ def resolve(files_dir: str, company_id: str, raw: str) -> Path:
     if root not in target.parents:
         raise errors.ValidationError("field 'path': the path leaves the files folder")
     return target
+
+
+def local_address(files_dir: str, company_id: str, url: str) -> str | None:
+    """`/files/<path>` when a URL (as the SDK recorded it, under whatever host name it was given
+    for this service) names a file this company has in the store; None otherwise."""
+    path = urlsplit(url).path
+    if not path.startswith("/files/"):
+        return None
+    try:
+        target = resolve(files_dir, company_id, unquote(path[len("/files/"):]))
+    except errors.ApiError:
+        return None
+    return path if target.is_file() else None
 
 
 def temporary_file(folder: Path) -> Any:

@@ -7,13 +7,14 @@ import json
 from datetime import datetime
 from typing import Any
 
-from flask import Response, g, request
+from flask import Response, current_app, g, request
 
 from events_service import jsonutil
 from events_service.api.routes import content_disposition
 from events_service.db.queries import scalars as scalar_queries
 from events_service.db.queries import tasks as task_queries
 from events_service.db.queries import viewer as viewer_queries
+from events_service.files import store
 from events_service.sampling import INT64_MAX, INT64_MIN
 from events_service.services import debug_images, logs, plots, scalars
 from events_service.viewer import blueprint
@@ -250,8 +251,17 @@ def debug_samples() -> Response:
     found = debug_images.debug_images(call, req)
     iterations = found["metrics"][0]["iterations"] if found["metrics"] else []
     return _json({"scroll_id": found["scroll_id"], "iterations": [
-        {"iter": it["iter"], "images": [{"variant": e["variant"], "url": e.get("url", "")}
-                                        for e in it["events"]]} for it in iterations]})
+        {"iter": it["iter"], "images": [_image(e.get("url", ""), e["variant"]) for e in it["events"]]}
+        for it in iterations]})
+
+
+def _image(url: str, variant: str) -> dict[str, str]:
+    """The recorded URL, and where the page loads it from: a file of the company's own store from this
+    host (the SDK may have named the service otherwise, e.g. localhost, where the browser would not
+    send the session's cookie), anything else from the URL recorded."""
+    files_dir = current_app.config["FILES_DIR"]
+    local = store.local_address(files_dir, g.viewer.identity.company_id, url) if url else None
+    return {"variant": variant, "url": url, "src": local or url}
 
 
 # --- console ------------------------------------------------------------------------------------------

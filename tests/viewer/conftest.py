@@ -1,5 +1,6 @@
 """Fixtures of the viewer's tests: a recorded task (through the real API of the session's gunicorn),
-a second company, an image server for the debug samples, and one headless Chromium per module."""
+a second company, debug samples on an image server elsewhere and in the service's own files store,
+and one headless Chromium per module."""
 from __future__ import annotations
 
 import functools
@@ -13,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -36,6 +38,7 @@ HOSTILE_LOG = "<img src=x onerror=window.__xss=4>"
 ITERATIONS = 3000
 LOG_LINES = 1200
 IMAGE_ITERATIONS = 5
+STORED_ITERATIONS = 2
 
 
 def image_size(variant: str, iteration: int) -> tuple[int, int]:
@@ -55,6 +58,8 @@ class Recorded:
     foreign_project: str = ""
     foreign_task: str = ""
     images: dict[str, tuple[int, int]] = field(default_factory=dict)
+    stored_images: dict[str, tuple[int, int]] = field(default_factory=dict)
+    lost_image: str = ""  # an address in the files store that holds no file
 
     def api(self, endpoint: str, /, **data):
         response = self.http.post(f"{self.base}/{endpoint}", json=data)
@@ -86,10 +91,34 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-def _png(size: tuple[int, int]) -> bytes:
+def _png(size: tuple[int, int], color: tuple[int, int, int] = (40, 120, 200)) -> bytes:
     out = io.BytesIO()
-    Image.new("RGB", size, (40, 120, 200)).save(out, format="PNG")
+    Image.new("RGB", size, color).save(out, format="PNG")
     return out.getvalue()
+
+
+def _store_samples(rec: Recorded, task: str, task_name: str) -> list[dict]:
+    """Debug images uploaded into the service's files store as the SDK uploads them (one multipart
+    part named by the file's path), recorded with the URL the SDK records: <files host>/<path>; and
+    one whose file is not there."""
+    events = []
+    rec.lost_image = f"{rec.base}/files/{quote(f'viewer project/{task_name}.{task}/metrics/lost/gone.png')}"
+    for it in range(1, STORED_ITERATIONS + 1):
+        for variant, size, color in (("rgb", (120 + 20 * it, 90), (200, 80, 40)),
+                                     ("mask", (64, 64 + it), (30, 30, 30))):
+            path = f"viewer project/{task_name}.{task}/metrics/stored/{variant}/stored_{variant}_{it:08d}.png"
+            response = rec.http.post(f"{rec.base}/files", files={f"/{path}": (path, _png(size, color))})
+            assert response.status_code == 200, response.text
+            # the mask as recorded by an SDK that named this service "localhost" (the browser is at
+            # 127.0.0.1: another site, so no session cookie would go there)
+            base = rec.base.replace("127.0.0.1", "localhost") if variant == "mask" else rec.base
+            url = f"{base}/files/{quote(path)}"
+            rec.stored_images[url] = size
+            events.append({"type": "training_debug_image", "task": task, "iter": it, "timestamp": rec.t0 + it,
+                           "metric": "stored", "variant": variant, "url": url})
+    events.append({"type": "training_debug_image", "task": task, "iter": 1, "timestamp": rec.t0 + 1,
+                   "metric": "lost", "variant": "gone", "url": rec.lost_image})
+    return events
 
 
 @pytest.fixture(scope="session")
@@ -127,6 +156,7 @@ def recorded(server, http, database_url, image_server) -> Recorded:
             rec.images[f"{image_base}/{name}"] = image_size(variant, it)
             events.append({"type": "training_debug_image", "task": rec.task, "iter": it, "timestamp": t0 + it,
                            "metric": "samples", "variant": variant, "url": f"{image_base}/{name}"})
+    events += _store_samples(rec, rec.other_task, "run B")
     for n in range(LOG_LINES):
         events.append({"type": "log", "task": rec.task, "timestamp": t0 + n * 10, "level": "info",
                        "msg": f"line {n} {HOSTILE_LOG}"})

@@ -1,6 +1,7 @@
 """Sign-in, company scoping and bad input of the pages and data calls (Flask test client, real database)."""
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from urllib.parse import quote
@@ -8,6 +9,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import make_credentials
+from tests.files.test_files import PNG, fetch, upload
 from tests.helpers import basic_auth, scalar
 
 
@@ -188,3 +190,57 @@ def test_console_download_is_the_whole_log_as_text(signed_in, api, task):
     assert response.status_code == 200 and response.headers["Content-Disposition"].startswith("attachment")
     assert [line.split(" ", 3)[3] for line in response.data.decode().splitlines()] == ["m0", "m1", "m2"]
     assert json.loads(signed_in.get(f"/ui/data/log?task={task_id}").data)["total"] == 3
+
+
+def test_the_session_cookie_reads_the_companys_files_and_writes_nothing(app, client, other, signed_in):
+    """An <img> of the Debug samples tab sends only the cookie: it reads (GET, HEAD) this company's
+    files in the store, never another company's, and never uploads or deletes."""
+    ours = f"/proj/run.{uuid.uuid4().hex}/metrics/samples/a/a_00000001.png"
+    theirs = f"proj/run.{uuid.uuid4().hex}/metrics/samples/a/theirs.png"
+    assert upload(client, {ours: PNG}).status_code == 200  # as the SDK uploads (Bearer)
+    assert upload(other.client, {theirs: b"theirs"}).status_code == 200
+    got = fetch(signed_in, f"/files{ours}")
+    assert (got.status_code, got.data, got.mimetype) == (200, PNG, "image/png")
+    assert got.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    assert fetch(signed_in, f"/files{ours}", method="HEAD").status_code == 200
+    assert fetch(signed_in, f"/files/{theirs}").status_code == 404
+    # the API's credentials, when sent, decide (a bad token is not rescued by the cookie)
+    bad_token = {"Authorization": "Bearer not.a.token"}
+    assert fetch(signed_in, f"/files{ours}", headers=bad_token).status_code == 401
+    assert fetch(signed_in, f"/files/{theirs}", headers={"Authorization": other.client.authorization}).data \
+        == b"theirs"
+    # no write with the cookie alone: 401, and the file is unchanged
+    assert upload(signed_in, {ours: b"replaced"}).status_code == 401
+    assert signed_in.put("/files", data={ours: (io.BytesIO(b"replaced"), ours)},
+                         content_type="multipart/form-data").status_code == 401
+    assert signed_in.delete(f"/files{ours}").status_code == 401
+    assert fetch(client, f"/files{ours}").data == PNG
+    # no session, a forged one, or one signed out: 401
+    assert fetch(app.test_client(), f"/files{ours}").status_code == 401
+    forged = app.test_client()
+    forged.set_cookie("events_viewer", "not.a.token")
+    assert fetch(forged, f"/files{ours}").status_code == 401
+    signed_in.post("/ui/signout")
+    assert fetch(signed_in, f"/files{ours}").status_code == 401
+
+
+def test_debug_samples_load_the_companys_stored_files_from_this_host(client, other, signed_in, api, task):
+    """The page loads a file of the company's own store by its /files/ path on this host, whatever
+    host name the SDK recorded; any other address (elsewhere, missing, another company's) as recorded."""
+    _project, task_id = task
+    ours, theirs = (f"proj/run.{task_id}/metrics/shots/{name}.png" for name in ("ours", "theirs"))
+    upload(client, {f"/{ours}": PNG})
+    upload(other.client, {f"/{theirs}": PNG})
+    alias = "http://files-alias.internal:8008/files"
+    urls = {"stored": f"{alias}/{ours}", "elsewhere": "https://img.example/a.png",
+            "missing": f"{alias}/{ours}.gone", "foreign": f"{alias}/{theirs}",
+            "traversal": "http://h/files/../x"}
+    api.add_batch([{"type": "training_debug_image", "task": task_id, "iter": 1, "metric": "shots",
+                    "timestamp": 1_700_000_000_000, "variant": variant, "url": url}
+                   for variant, url in urls.items()])
+    found = signed_in.get(f"/ui/data/debug?task={task_id}&metric=shots").get_json()
+    images = {image["variant"]: image for image in found["iterations"][0]["images"]}
+    assert {variant: image["url"] for variant, image in images.items()} == urls
+    sources = {variant: image["src"] for variant, image in images.items()}
+    assert sources == {**urls, "stored": f"/files/{ours}"}
+    assert fetch(signed_in, images["stored"]["src"]).data == PNG

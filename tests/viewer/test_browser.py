@@ -9,7 +9,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.viewer.conftest import (
-    HOSTILE_LOG, HOSTILE_METRIC, HOSTILE_TITLE, HOSTILE_VARIANT, IMAGE_ITERATIONS, screenshot,
+    HOSTILE_LOG, HOSTILE_METRIC, HOSTILE_TITLE, HOSTILE_VARIANT, IMAGE_ITERATIONS, STORED_ITERATIONS,
+    screenshot,
 )
 
 CHARTS = """return [...document.querySelectorAll('.chart')].map(d => ({
@@ -59,6 +60,10 @@ def test_scalars_draw_the_api_histogram_per_metric_and_variant(browser, recorded
         assert chart["bands"] == 2 * sum("y_min" in v for v in variants.values())
     loss = charts[1]
     assert loss["legend"] == [HOSTILE_VARIANT, "train"] and len(loss["lines"][1]["x"]) < 3000
+    overflow = browser.execute_script("return [...document.querySelectorAll('.chart')].map(c =>"
+                                      "c.querySelector('.main-svg').getBoundingClientRect().right"
+                                      "- c.getBoundingClientRect().right)")
+    assert all(px <= 0 for px in overflow), overflow  # each chart inside its card
     assert no_script_ran(browser)
 
 
@@ -155,12 +160,15 @@ def test_plots_render_each_figure_as_sent_newest_first(browser, recorded):
     assert shown == [["roc", 4], ["roc", 3], ["roc", 2], ["roc", 1], ["pr", 2]]
 
 
-def _samples(driver) -> list:
+def _samples(driver, metric: str | None = None) -> list:
     return driver.execute_script("""
-        return [...document.querySelectorAll('.debug-metric .iteration')].map(i => ({
+        return [...document.querySelectorAll('.debug-metric .iteration')]
+            .filter(i => arguments[0] === null || i.closest('.debug-metric').dataset.metric === arguments[0])
+            .map(i => ({
             iter: Number(i.dataset.iter),
             images: [...i.querySelectorAll('img')].map(
-                m => [m.getAttribute('src'), m.naturalWidth, m.naturalHeight, m.complete])}))""")
+                m => [m.getAttribute('src'), m.naturalWidth, m.naturalHeight, m.complete,
+                      m.clientWidth, m.clientHeight, m.title])}))""", metric)
 
 
 def test_debug_samples_show_images_by_iteration_and_navigate(browser, recorded):
@@ -170,7 +178,7 @@ def test_debug_samples_show_images_by_iteration_and_navigate(browser, recorded):
     assert [i["iter"] for i in newest] == [IMAGE_ITERATIONS, IMAGE_ITERATIONS - 1, IMAGE_ITERATIONS - 2]
     for iteration in newest:
         assert len(iteration["images"]) == 2
-        for src, width, height, _ in iteration["images"]:
+        for src, width, height, *_ in iteration["images"]:
             assert (width, height) == recorded.images[src]
     browser.find_element(By.CSS_SELECTOR, ".debug-metric .earlier").click()
     earlier = wait(browser, lambda d: (s := _samples(d)) and s[0]["iter"] == 2 and s)
@@ -178,6 +186,35 @@ def test_debug_samples_show_images_by_iteration_and_navigate(browser, recorded):
     browser.find_element(By.CSS_SELECTOR, ".debug-metric .later").click()
     later = wait(browser, lambda d: (s := _samples(d)) and s[0]["iter"] != 2 and s)
     assert [i["iter"] for i in later] == [5, 4, 3]
+
+
+def test_debug_samples_in_the_files_store_show_with_the_session_only(browser, recorded):
+    """The SDK's uploads: the URL recorded is this service's /files/..., which the page's <img> reads
+    with the signed-in session's cookie (no API credentials in a browser)."""
+    browser.get(f"{recorded.base}/projects/{recorded.project}/experiments/{recorded.other_task}"
+                "/debug-samples")
+    shown = wait(browser, lambda d: (s := _samples(d, "stored")) and all(m[3] for i in s for m in i["images"])
+                 and s)
+    screenshot(browser, "debug-samples-stored")
+    assert [i["iter"] for i in shown] == list(range(STORED_ITERATIONS, 0, -1))
+    images = [image for iteration in shown for image in iteration["images"]]
+    assert len(images) == 2 * STORED_ITERATIONS
+    assert {image[6] for image in images} == set(recorded.stored_images)  # each address recorded
+    for src, width, height, _, shown_width, shown_height, recorded_url in images:
+        # loaded from this host's files store, whatever host name the SDK recorded
+        assert src.startswith(f"/files/viewer%20project/run%20B.{recorded.other_task}/")
+        assert recorded_url.endswith(src)
+        assert (width, height) == (shown_width, shown_height) == recorded.stored_images[recorded_url]
+    # an address whose file is not there says so, instead of an empty box
+    lost = ".debug-metric[data-metric=lost] .sample"
+    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, lost).text.startswith("could not load"))
+    assert browser.find_element(By.CSS_SELECTOR, lost).text == f"could not load {recorded.lost_image}\ngone"
+    # every iteration is shown: a step either way says there is nothing more
+    stored = ".debug-metric[data-metric=stored]"
+    for direction, note in (("earlier", "No earlier iterations"), ("later", "No later iterations yet")):
+        browser.find_element(By.CSS_SELECTOR, f"{stored} .{direction}").click()
+        wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, f"{stored} .end").text == note)
+        assert [i["iter"] for i in _samples(browser, "stored")] == [2, 1]
 
 
 def _console(driver) -> list[str]:
@@ -225,6 +262,11 @@ def test_project_page_lists_tasks_and_compares_the_selected(browser, recorded):
     browser.find_element(By.ID, "compare").click()
     wait(browser, lambda d: d.execute_script(CHARTS_READY))
     screenshot(browser, "compare")
+    links = browser.execute_script("return [...document.querySelectorAll('#compared a')]"
+                                   ".map(a => [a.textContent, a.getAttribute('href')])")
+    page = f"/projects/{recorded.project}/experiments/{{}}/scalars"
+    assert sorted(links) == [["<b>run A</b>", page.format(recorded.task)],
+                             ["run B", page.format(recorded.other_task)]]
     loss = next(c for c in browser.execute_script(CHARTS) if c["metric"] == "loss")
     assert sorted(loss["legend"]) == sorted([f"<b>run A</b> · {HOSTILE_VARIANT}", "<b>run A</b> · train",
                                              "run B · train"])
@@ -239,8 +281,11 @@ def test_task_list_sorts_and_searches_in_the_page(browser, recorded):
     browser.get(f"{recorded.base}/projects/{recorded.project}")
     names = "return [...document.querySelectorAll('#tasks tbody .name')].map(e => e.textContent)"
     wait(browser, lambda d: len(d.execute_script(names)) == 2)
+    sorted_by = "return [...document.querySelectorAll('th.sorted')].map(h => [h.dataset.sort, h.className])"
+    assert browser.execute_script(sorted_by) == [["last_update", "sorted desc"]]  # the list's own order
     browser.find_element(By.CSS_SELECTOR, "th[data-sort=name]").click()
     wait(browser, lambda d: d.execute_script(names) == ["<b>run A</b>", "run B"])
+    assert browser.execute_script(sorted_by) == [["name", "sorted asc"]]
     browser.find_element(By.CSS_SELECTOR, "th[data-sort=name]").click()
     wait(browser, lambda d: d.execute_script(names) == ["run B", "<b>run A</b>"])
     browser.find_element(By.ID, "search").send_keys("<B>RUN")

@@ -309,9 +309,10 @@ const Viewer = (() => {
     for (const metric of found.metrics) {
       const earlier = el("button", {class: "earlier", text: "◀ Earlier"});
       const later = el("button", {class: "later", text: "Later ▶"});
+      const note = el("span", {class: "muted end"});
       const body = el("div", {class: "samples"});
       const section = el("section", {class: "debug-metric", "data-metric": metric},
-                         el("h3", {text: metric}), el("div", {class: "nav"}, earlier, later), body);
+                         el("h3", {text: metric}), el("div", {class: "nav"}, earlier, later, note), body);
       root.append(section);
       let scrollId = "";
       const step = async (isLater) => {
@@ -322,8 +323,12 @@ const Viewer = (() => {
         try {
           const page = await getJSON(`/ui/data/debug?${params}`);
           scrollId = page.scroll_id;
+          note.textContent = "";
           if (page.iterations.length) show(body, page.iterations);
-          else if (body.children.length) section.dataset.end = isLater ? "later" : "earlier";
+          else if (body.children.length) {
+            section.dataset.end = isLater ? "later" : "earlier";
+            note.textContent = isLater ? "No later iterations yet" : "No earlier iterations";
+          }
         } catch (e) { message(body, e.message, true); }
         delete section.dataset.loading;
       };
@@ -340,8 +345,12 @@ const Viewer = (() => {
       const row = el("div", {class: "iteration", "data-iter": String(it.iter)},
                      el("h4", {text: `iteration ${it.iter}`}));
       for (const image of it.images) {
-        const media = SAFE_URL.test(image.url) ? el("img", {src: image.url, alt: image.variant, loading: "lazy"})
+        const media = SAFE_URL.test(image.src)
+          ? el("img", {src: image.src, alt: image.variant, title: image.url, loading: "lazy"})
           : el("span", {class: "message error", text: `not an image address: ${image.url}`});
+        // a broken image would show as an empty box: say which address did not load instead
+        media.addEventListener("error", () => media.replaceWith(
+          el("span", {class: "message error", text: `could not load ${image.url}`})));
         row.append(el("figure", {class: "sample", "data-variant": image.variant}, media,
                       el("figcaption", {text: image.variant})));
       }

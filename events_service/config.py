@@ -45,6 +45,8 @@ DEFAULTS: dict[str, Any] = {
     "FILES_MAX_UPLOAD_BYTES": 8 * 1024 ** 3,
     # Database connections kept per worker process.
     "POOL_SIZE": 5,
+    # Seconds between two compaction passes of each API process (events_service/compaction.py); 0 = none.
+    "COMPACT_INTERVAL_SEC": 300,
 }
 
 

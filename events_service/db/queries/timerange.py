@@ -47,6 +47,18 @@ class Span:
         hi = _HIGHEST if self.hi is None else int(self.hi)
         return f"{column} BETWEEN {lo} AND {hi}"
 
+    def narrowed(self, lo: int | None = None, hi: int | None = None) -> "Span":
+        """This span within [lo, hi] (a read that asks for a time range itself)."""
+        if self.empty:
+            return self
+        if lo is not None and self.lo is not None:
+            lo = max(lo, self.lo)
+        if hi is not None and self.hi is not None:
+            hi = min(hi, self.hi)
+        lo = self.lo if lo is None else lo
+        hi = self.hi if hi is None else hi
+        return EMPTY if lo is not None and hi is not None and lo > hi else Span(lo, hi)
+
 
 EMPTY = Span(None, None, empty=True)
 

@@ -29,15 +29,16 @@ SCROLL_ID = re.compile(rb'"scroll_id":"[^"]*"')
 
 def populate(api: ApiHelper, task: str) -> None:
     """Three blocks of 'loss' (2,500 contiguous iterations), 'acc' every third iteration (explicit
-    iterations), extra fields, two workers and ingestion times, an event without iteration and a
-    single value; values exactly representable, so every mean is exact."""
+    iterations; no value from iteration 1000 on: its latest values are in its first block), extra
+    fields, two workers and ingestion times, an event without iteration and a single value; values
+    exactly representable, so every mean is exact."""
     first = [scalar(task, i, value=i / 4, timestamp=T0 + 10 * i) for i in range(1500)]
-    first += [scalar(task, i, "acc", "top1", value=-i / 8, timestamp=T0 + 10 * i + 1, epoch=i // 100)
-              for i in range(0, 1500, 3)]
+    first += [scalar(task, i, "acc", "top1", value=-i / 8 if i < 1000 else None, timestamp=T0 + 10 * i + 1,
+                     epoch=i // 100) for i in range(0, 1500, 3)]
     api.add_batch(first, headers={"X-ClearML-Worker": "w1"})
     time.sleep(0.01)  # another ingestion time
     second = [scalar(task, i, value=i / 4, timestamp=T0 + 10 * i) for i in range(1500, 2500)]
-    second += [scalar(task, i, "acc", "top1", value=-i / 8, timestamp=T0 + 10 * i + 1)
+    second += [scalar(task, i, "acc", "top1", value=None, timestamp=T0 + 10 * i + 1)  # no value
                for i in range(1500, 2500, 3)]
     second += [scalar(task, None, "loss", "no-iter", value=3.5, timestamp=T0 + 5),
                scalar(task, -2147483648, "Summary", "best", value=0.25, timestamp=T0 + 7)]

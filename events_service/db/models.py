@@ -192,6 +192,7 @@ scalar_blocks = Table(
     Column("min_ts", BigInteger, nullable=False),
     Column("max_ts", BigInteger, nullable=False),
     Column("n", Integer, nullable=False),
+    Column("n_values", Integer, nullable=False),
     Column("one_worker", Text),
     Column("one_received", BigInteger),
     Column("ids", ARRAY(BigInteger), nullable=False),

@@ -21,7 +21,9 @@ fields. Redundant columns are stored once per block instead of per point:
   `receiveds` is NULL when every point was ingested at once (`one_received`).
 - `extras` is NULL when no point has extra fields.
 Events without an iteration are never compacted (at most one per series: they stay rows).
-min_ts/max_ts and first_iter/last_iter let a read skip blocks outside its time or iteration range.
+min_ts/max_ts and first_iter/last_iter let a read skip blocks outside its time or iteration range;
+n (points) and n_values (points with a value) let a read of the first N points in iteration or time
+order skip the blocks that cannot hold any of them (compact.rows' `first`).
 
 Measured (bench/compact_layouts.py over bench/storage.py's finished task, 50,000 points, 12-06,
 without the pre-aggregates, which every layout keeps):
@@ -68,6 +70,7 @@ def upgrade() -> None:
             min_ts bigint NOT NULL,
             max_ts bigint NOT NULL,
             n integer NOT NULL,
+            n_values integer NOT NULL,
             one_worker text,
             one_received bigint,
             ids bigint[] COMPRESSION lz4 NOT NULL,

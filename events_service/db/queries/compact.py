@@ -41,16 +41,44 @@ _UNNESTED = """
          WITH ORDINALITY AS cu(id, ts, value, iter, worker, received, extra, ordinal)"""
 
 
-def rows(where: str, span: timerange.Span, iters: tuple[str, str] | None = None) -> str:
+def rows(where: str, span: timerange.Span, iters: tuple[str, str] | None = None,
+         first: tuple[str, str] | None = None, values_only: bool = False) -> str:
     """A parenthesised subquery of the scalar events (COLUMNS) matching `where`, a condition on
     series_key / task_key / company_key only (it may name outer columns, inside a LATERAL), within
-    `span`; `iters` = SQL (lo, hi) lets it skip blocks outside those iterations (callers still filter
-    the points themselves)."""
-    blocks = f"(SELECT * FROM scalar_blocks WHERE {where} AND {_block_span(span)}"
+    `span`; callers filter and order the points themselves. Two hints let it skip blocks:
+    `iters` = SQL (lo, hi): only blocks holding iterations in [lo, hi];
+    `first` = (order, limit SQL), order "iter desc", "ts asc" or "ts desc": the caller reads only the
+    first `limit` events in that order (after a position already inside `iters` / `span`), so a
+    block is skipped when more than `limit` points of other blocks surely come before all of its
+    own (a block's points lie within its iteration and time range); `values_only` when the caller
+    reads only the points that have a value (the others do not count then).
+    """
+    blocks = f"SELECT * FROM scalar_blocks WHERE {where} AND {_block_span(span)}"
     if iters is not None:
         blocks += f" AND last_iter >= {iters[0]} AND first_iter <= {iters[1]}"
+    if first is not None:
+        blocks = _first_blocks(blocks, span, *first, "n_values" if values_only else "n")
     return (f"(SELECT {COLUMNS} FROM scalar_events WHERE {where} AND {span.sql('ts')} UNION ALL "
-            + _UNNESTED.format(blocks=blocks + ")") + ")")
+            + _UNNESTED.format(blocks=f"({blocks})") + ")")
+
+
+def _first_blocks(blocks: str, span: timerange.Span, order: str, limit: str, count: str) -> str:
+    """`blocks` without those that cannot hold any of the first `limit` events in `order`."""
+    if order == "iter desc":
+        # one series' blocks hold disjoint iteration ranges: every point of the blocks above a block
+        # comes first, except that the topmost block may hold only points above the position
+        window = "PARTITION BY series_key ORDER BY bucket DESC"
+        return (f"SELECT * FROM (SELECT *, coalesce(sum({count}) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING "
+                f"AND 1 PRECEDING), 0) - first_value({count}) OVER w AS surely_before FROM ({blocks}) cbk "
+                f"WINDOW w AS ({window})) cbk WHERE surely_before < {limit}")
+    # by time: the points of a block lying wholly before this one in time (and wholly after the
+    # position, which is the span's bound) come first
+    if order == "ts asc":
+        before = "cbj.max_ts < cbk.min_ts" + ("" if span.lo is None else f" AND cbj.min_ts > {int(span.lo)}")
+    else:
+        before = "cbj.min_ts > cbk.max_ts" + ("" if span.hi is None else f" AND cbj.max_ts < {int(span.hi)}")
+    return (f"WITH cbb AS MATERIALIZED ({blocks}) SELECT * FROM cbb cbk WHERE "
+            f"(SELECT coalesce(sum(cbj.{count}), 0) FROM cbb cbj WHERE {before}) < {limit}")
 
 
 def rows_without_iteration(where: str, span: timerange.Span) -> str:
@@ -92,10 +120,10 @@ def expand(session: Session, keys: Sequence[tuple[int, int]]) -> int:
 
 _AGGREGATE = f"""
     INSERT INTO scalar_blocks (series_key, bucket, company_key, task_key, first_iter, last_iter, min_ts,
-                               max_ts, n, one_worker, one_received, ids, times, vals, iters, workers,
-                               receiveds, extras)
+                               max_ts, n, n_values, one_worker, one_received, ids, times, vals, iters,
+                               workers, receiveds, extras)
     SELECT series_key, {_BUCKET}, min(company_key), min(task_key), min(iter), max(iter), min(ts), max(ts),
-           count(*), CASE WHEN {{same_worker}} THEN min(worker) END,
+           count(*), count(value), CASE WHEN {{same_worker}} THEN min(worker) END,
            CASE WHEN min(received) = max(received) THEN min(received) END,
            array_agg(id ORDER BY iter), array_agg(ts ORDER BY iter), array_agg(value ORDER BY iter),
            CASE WHEN max(iter) - min(iter) + 1 <> count(*) THEN array_agg(iter ORDER BY iter) END,

@@ -27,11 +27,13 @@ EVENT_TYPES = tuple(SOURCES)
 COMMON = "ts, id, iter, worker, received, series_key, extra"
 
 
-def source(event_type: str, where: str, span: timerange.Span) -> str:
+def source(event_type: str, where: str, span: timerange.Span,
+           first: tuple[str, str] | None = None) -> str:
     """The events of one type matching `where` (on task_key / series_key) within `span`, as a FROM
-    item with the table's columns; scalars in both their forms (db/queries/compact.py)."""
+    item with the table's columns; scalars in both their forms (db/queries/compact.py; `first` is its
+    hint for reads of the first N events in an order)."""
     if event_type == "training_stats_scalar":
-        return compact.rows(where, span)
+        return compact.rows(where, span, first=first)
     return f"(SELECT * FROM {SOURCES[event_type][0]} WHERE {where} AND {span.sql('ts')})"
 
 
@@ -106,7 +108,8 @@ def page_by_time(session: Session, task_key: int, event_types: Sequence[str], *,
         spans = {t: span.narrowed(hi=after[0]) if descending else span.narrowed(lo=after[0])
                  for t, span in spans.items()}
     parts = [
-        f"(SELECT '{t}' AS type, {COMMON}, {SOURCES[t][1]} FROM {source(t, 'task_key = :tk', spans[t])} e "
+        f"(SELECT '{t}' AS type, {COMMON}, {SOURCES[t][1]} "
+        f"FROM {source(t, 'task_key = :tk', spans[t], (f'ts {direction.lower()}', ':limit'))} e "
         f"WHERE {where} ORDER BY ts {direction}, id {direction} LIMIT :limit)"
         for t in event_types
     ]

@@ -476,6 +476,7 @@ def latest_values(session: Session, company_key: int, task_id: str) -> Latest:
     rows would exclude chunks only at run time, after planning all of them).
     """
     bound = timerange.of_task_id(session, company_key, task_id, SCALAR)
+    newest = compact.rows("series_key = s.key", bound, first=("iter desc", "100"), values_only=True)
     rows = session.execute(text(f"""
         SELECT {TASK_REF}, summary.max_iter, summary.last_received, latest.metric, latest.variant,
                latest.last, latest.mean
@@ -489,7 +490,7 @@ def latest_values(session: Session, company_key: int, task_id: str) -> Latest:
             FROM series s CROSS JOIN LATERAL (
                 SELECT array_agg(value ORDER BY iter DESC NULLS LAST) AS vals, avg(value) AS mean FROM (
                     SELECT iter, value FROM (
-                        (SELECT iter, value FROM {compact.rows('series_key = s.key', bound)} e
+                        (SELECT iter, value FROM {newest} e
                          WHERE e.iter IS NOT NULL AND e.value IS NOT NULL ORDER BY e.iter DESC LIMIT 100)
                         UNION ALL
                         (SELECT iter, value
@@ -548,7 +549,7 @@ def page_by_iter(session: Session, series_keys: Sequence[int], after: tuple[int 
             if after is not None:
                 bound = f" AND iter {'<=' if key < after[1] else '<'} %(after_iter)s"
                 params["after_iter"], iters = after[0], (str(INT64_MIN), "%(after_iter)s")
-            source = compact.rows(f"series_key = %(k{n})s", span, iters)
+            source = compact.rows(f"series_key = %(k{n})s", span, iters, first=("iter desc", "%(limit)s"))
             parts.append(f"(SELECT {_RAW_COLUMNS} FROM {source} e "
                          f"WHERE iter IS NOT NULL{bound} ORDER BY iter DESC LIMIT %(limit)s)")
             params[f"k{n}"] = key

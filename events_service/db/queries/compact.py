@@ -20,6 +20,7 @@ Events without an iteration (at most one per series) always stay rows.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 from sqlalchemy import text
@@ -41,44 +42,65 @@ _UNNESTED = """
          WITH ORDINALITY AS cu(id, ts, value, iter, worker, received, extra, ordinal)"""
 
 
+@dataclass(frozen=True)
+class First:
+    """A read of only the first `limit` (SQL) events in `order` ("iter asc", "iter desc", "ts asc",
+    "ts desc"; ts orders break ties by id) among those matching `filter` (SQL on the events' columns,
+    unqualified); `values_only` when `filter` keeps only events with a value."""
+    order: str
+    limit: str
+    filter: str = "true"
+    values_only: bool = False
+
+    @property
+    def order_by(self) -> str:
+        key, direction = self.order.split()
+        return f"iter {direction}" if key == "iter" else f"ts {direction}, id {direction}"
+
+
 def rows(where: str, span: timerange.Span, iters: tuple[str, str] | None = None,
-         first: tuple[str, str] | None = None, values_only: bool = False) -> str:
+         first: First | None = None) -> str:
     """A parenthesised subquery of the scalar events (COLUMNS) matching `where`, a condition on
     series_key / task_key / company_key only (it may name outer columns, inside a LATERAL), within
-    `span`; callers filter and order the points themselves. Two hints let it skip blocks:
+    `span`; callers filter and order the points themselves. Hints:
     `iters` = SQL (lo, hi): only blocks holding iterations in [lo, hi];
-    `first` = (order, limit SQL), order "iter desc", "ts asc" or "ts desc": the caller reads only the
-    first `limit` events in that order (after a position already inside `iters` / `span`), so a
-    block is skipped when more than `limit` points of other blocks surely come before all of its
-    own (a block's points lie within its iteration and time range); `values_only` when the caller
-    reads only the points that have a value (the others do not count then).
+    `first`: the caller reads only the first events in an order (First). The rows' branch then
+    reads them through its index and stops at the limit (PostgreSQL plans the union as a subquery,
+    so the caller's ORDER BY ... LIMIT would not reach the index), and a block is skipped when
+    more than `limit` points of other blocks surely come before all of its own (a block's points
+    lie within its iteration and time range). The caller still orders and limits the union.
     """
     blocks = f"SELECT * FROM scalar_blocks WHERE {where} AND {_block_span(span)}"
     if iters is not None:
         blocks += f" AND last_iter >= {iters[0]} AND first_iter <= {iters[1]}"
+    raw = f"SELECT {COLUMNS} FROM scalar_events WHERE {where} AND {span.sql('ts')}"
+    unnested = _UNNESTED.format(blocks=f"({blocks})")
     if first is not None:
-        blocks = _first_blocks(blocks, span, *first, "n_values" if values_only else "n")
-    return (f"(SELECT {COLUMNS} FROM scalar_events WHERE {where} AND {span.sql('ts')} UNION ALL "
-            + _UNNESTED.format(blocks=f"({blocks})") + ")")
+        raw = f"({raw} AND ({first.filter}) ORDER BY {first.order_by} LIMIT {first.limit})"
+        unnested = _UNNESTED.format(blocks=f"({_first_blocks(blocks, span, first)})")
+        unnested = f"SELECT * FROM ({unnested}) cbu WHERE {first.filter}"
+    return f"({raw} UNION ALL {unnested})"
 
 
-def _first_blocks(blocks: str, span: timerange.Span, order: str, limit: str, count: str) -> str:
+def _first_blocks(blocks: str, span: timerange.Span, first: First) -> str:
     """`blocks` without those that cannot hold any of the first `limit` events in `order`."""
-    if order == "iter desc":
-        # one series' blocks hold disjoint iteration ranges: every point of the blocks above a block
-        # comes first, except that the topmost block may hold only points above the position
-        window = "PARTITION BY series_key ORDER BY bucket DESC"
+    count = "n_values" if first.values_only else "n"
+    key, direction = first.order.split()
+    if key == "iter":
+        # one series' blocks hold disjoint iteration ranges: every point of the blocks ahead of a
+        # block comes first, except that the leading block may hold only points beyond the position
+        window = f"PARTITION BY series_key ORDER BY bucket {direction}"
         return (f"SELECT * FROM (SELECT *, coalesce(sum({count}) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING "
                 f"AND 1 PRECEDING), 0) - first_value({count}) OVER w AS surely_before FROM ({blocks}) cbk "
-                f"WINDOW w AS ({window})) cbk WHERE surely_before < {limit}")
+                f"WINDOW w AS ({window})) cbk WHERE surely_before < {first.limit}")
     # by time: the points of a block lying wholly before this one in time (and wholly after the
     # position, which is the span's bound) come first
-    if order == "ts asc":
+    if direction == "asc":
         before = "cbj.max_ts < cbk.min_ts" + ("" if span.lo is None else f" AND cbj.min_ts > {int(span.lo)}")
     else:
         before = "cbj.min_ts > cbk.max_ts" + ("" if span.hi is None else f" AND cbj.max_ts < {int(span.hi)}")
     return (f"WITH cbb AS MATERIALIZED ({blocks}) SELECT * FROM cbb cbk WHERE "
-            f"(SELECT coalesce(sum(cbj.{count}), 0) FROM cbb cbj WHERE {before}) < {limit}")
+            f"(SELECT coalesce(sum(cbj.{count}), 0) FROM cbb cbj WHERE {before}) < {first.limit}")
 
 
 def rows_without_iteration(where: str, span: timerange.Span) -> str:

@@ -28,7 +28,7 @@ COMMON = "ts, id, iter, worker, received, series_key, extra"
 
 
 def source(event_type: str, where: str, span: timerange.Span,
-           first: tuple[str, str] | None = None) -> str:
+           first: compact.First | None = None) -> str:
     """The events of one type matching `where` (on task_key / series_key) within `span`, as a FROM
     item with the table's columns; scalars in both their forms (db/queries/compact.py; `first` is its
     hint for reads of the first N events in an order)."""
@@ -107,9 +107,10 @@ def page_by_time(session: Session, task_key: int, event_types: Sequence[str], *,
         # only the times a page after the position can hold (fewer compact blocks unnested)
         spans = {t: span.narrowed(hi=after[0]) if descending else span.narrowed(lo=after[0])
                  for t, span in spans.items()}
+    first = compact.First(f"ts {direction.lower()}", ":limit", where)
     parts = [
         f"(SELECT '{t}' AS type, {COMMON}, {SOURCES[t][1]} "
-        f"FROM {source(t, 'task_key = :tk', spans[t], (f'ts {direction.lower()}', ':limit'))} e "
+        f"FROM {source(t, 'task_key = :tk', spans[t], first)} e "
         f"WHERE {where} ORDER BY ts {direction}, id {direction} LIMIT :limit)"
         for t in event_types
     ]

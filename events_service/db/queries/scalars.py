@@ -476,7 +476,8 @@ def latest_values(session: Session, company_key: int, task_id: str) -> Latest:
     rows would exclude chunks only at run time, after planning all of them).
     """
     bound = timerange.of_task_id(session, company_key, task_id, SCALAR)
-    newest = compact.rows("series_key = s.key", bound, first=("iter desc", "100"), values_only=True)
+    newest = compact.rows("series_key = s.key", bound, first=compact.First(
+        "iter desc", "100", "iter IS NOT NULL AND value IS NOT NULL", values_only=True))
     rows = session.execute(text(f"""
         SELECT {TASK_REF}, summary.max_iter, summary.last_received, latest.metric, latest.variant,
                latest.last, latest.mean
@@ -549,7 +550,8 @@ def page_by_iter(session: Session, series_keys: Sequence[int], after: tuple[int 
             if after is not None:
                 bound = f" AND iter {'<=' if key < after[1] else '<'} %(after_iter)s"
                 params["after_iter"], iters = after[0], (str(INT64_MIN), "%(after_iter)s")
-            source = compact.rows(f"series_key = %(k{n})s", span, iters, first=("iter desc", "%(limit)s"))
+            source = compact.rows(f"series_key = %(k{n})s", span, iters,
+                                  compact.First("iter desc", "%(limit)s", f"iter IS NOT NULL{bound}"))
             parts.append(f"(SELECT {_RAW_COLUMNS} FROM {source} e "
                          f"WHERE iter IS NOT NULL{bound} ORDER BY iter DESC LIMIT %(limit)s)")
             params[f"k{n}"] = key

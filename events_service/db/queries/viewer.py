@@ -92,11 +92,12 @@ def project_list(session: Session, company_key: int) -> list[Any]:
 def _every_point(session: Session, keys: list[int], lo: int, hi: int, samples: int,
                  span: timerange.Span) -> set[int]:
     """The series whose range [lo, hi] by iteration holds at most `samples` points."""
+    shown = f"iter BETWEEN :lo AND :hi AND iter <> {SINGLE_VALUE_ITER} AND value IS NOT NULL"
+    first = compact.First("iter asc", ":over", shown, values_only=True)
+    source = compact.rows("series_key = k", span, (":lo", ":hi"), first)
     rows = session.execute(text(
-        "SELECT k, (SELECT count(*) FROM (SELECT 1 "
-        f"FROM {compact.rows('series_key = k', span, (':lo', ':hi'))} e "
-        f"WHERE e.iter BETWEEN :lo AND :hi AND e.iter <> {SINGLE_VALUE_ITER} AND e.value IS NOT NULL "
-        "ORDER BY e.iter LIMIT :over) c) FROM unnest(CAST(:keys AS bigint[])) AS k"),
+        f"SELECT k, (SELECT count(*) FROM (SELECT 1 FROM {source} e "
+        f"WHERE {shown} ORDER BY e.iter LIMIT :over) c) FROM unnest(CAST(:keys AS bigint[])) AS k"),
         {"keys": keys, "lo": lo, "hi": hi, "over": samples + 1})
     return {k for k, n in rows if n <= samples}
 
@@ -157,11 +158,16 @@ def _time_buckets_in(session: Session, task_keys: list[int], keys: list[int], lo
     params = {"tks": task_keys, "keys": keys, "lo": lo, "hi": hi, "over": samples + 1,
               "step": max(1, -(-(hi - lo + 1) // samples))}
     span = span.narrowed(lo, hi)
+    shown = (f"ts BETWEEN %(lo)s AND %(hi)s AND value IS NOT NULL "
+             f"AND (iter IS NULL OR iter <> {SINGLE_VALUE_ITER})")
+    first = compact.First("ts asc", "%(over)s", shown, values_only=True)
 
-    def source(series: str) -> str:
-        return compact.rows(f"task_key = ANY(%(tks)s) AND series_key = {series}", span)
+    def source(series: str, first: compact.First | None = None) -> str:
+        return compact.rows(f"task_key = ANY(%(tks)s) AND series_key = {series}", span, first=first)
+
     counts = _fetch_binary(session, f"""
-        SELECT k, (SELECT count(*) FROM (SELECT 1 FROM {source('k')} e WHERE {where}
+        SELECT k, (SELECT count(*) FROM (SELECT 1 FROM {source('k', first)} e
+                   WHERE {where}
                    ORDER BY e.ts LIMIT %(over)s) c) FROM unnest(CAST(%(keys)s AS bigint[])) AS k""", params)
     few = [k for k, n in counts if n <= samples]
     many = [k for k, n in counts if n > samples]

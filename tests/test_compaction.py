@@ -159,6 +159,8 @@ def test_every_scalar_read_answers_the_same_after_compaction(api, app, keys, db,
     for name in before:
         assert after[name] == before[name], name
     assert "compacted 0 points" in run_cli(database_url, "--task", task_id)  # nothing left to do
+    assert api.call("events.delete_for_task", task=task_id)["deleted_count"] == 3336  # both forms
+    assert forms(db, task_id) == (0, 0, 0)
 
 
 def test_resent_event_replaces_its_compacted_twin(api, app, keys, db, database_url, task_id, engine):

@@ -46,11 +46,14 @@ _UNNESTED = """
 class First:
     """A read of only the first `limit` (SQL) events in `order` ("iter asc", "iter desc", "ts asc",
     "ts desc"; ts orders break ties by id) among those matching `filter` (SQL on the events' columns,
-    unqualified); `values_only` when `filter` keeps only events with a value."""
+    unqualified); `values_only` when `filter` keeps only events with a value; `positioned` when it
+    also starts after a position (a keyset page, a range), which may leave out part of the first
+    block in the order."""
     order: str
     limit: str
     filter: str = "true"
     values_only: bool = False
+    positioned: bool = False
 
     @property
     def order_by(self) -> str:
@@ -88,10 +91,11 @@ def _first_blocks(blocks: str, span: timerange.Span, first: First) -> str:
     key, direction = first.order.split()
     if key == "iter":
         # one series' blocks hold disjoint iteration ranges: every point of the blocks ahead of a
-        # block comes first, except that the leading block may hold only points beyond the position
+        # block comes first, except that the leading block may hold only points before the position
         window = f"PARTITION BY series_key ORDER BY bucket {direction}"
+        lead = f" - first_value({count}) OVER w" if first.positioned else ""
         return (f"SELECT * FROM (SELECT *, coalesce(sum({count}) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING "
-                f"AND 1 PRECEDING), 0) - first_value({count}) OVER w AS surely_before FROM ({blocks}) cbk "
+                f"AND 1 PRECEDING), 0){lead} AS surely_before FROM ({blocks}) cbk "
                 f"WINDOW w AS ({window})) cbk WHERE surely_before < {first.limit}")
     # by time: the points of a block lying wholly before this one in time (and wholly after the
     # position, which is the span's bound) come first

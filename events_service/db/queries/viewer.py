@@ -93,7 +93,7 @@ def _every_point(session: Session, keys: list[int], lo: int, hi: int, samples: i
                  span: timerange.Span) -> set[int]:
     """The series whose range [lo, hi] by iteration holds at most `samples` points."""
     shown = f"iter BETWEEN :lo AND :hi AND iter <> {SINGLE_VALUE_ITER} AND value IS NOT NULL"
-    first = compact.First("iter asc", ":over", shown, values_only=True)
+    first = compact.First("iter asc", ":over", shown, values_only=True, positioned=True)
     source = compact.rows("series_key = k", span, (":lo", ":hi"), first)
     rows = session.execute(text(
         f"SELECT k, (SELECT count(*) FROM (SELECT 1 FROM {source} e "

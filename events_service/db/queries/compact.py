@@ -187,13 +187,13 @@ def _move(session: Session, series_key: int) -> int:
     if not buckets:
         return 0
     expand(session, [(series_key, b * BLOCK) for b in buckets])
-    names = timerange.chunks(session, "scalar_events", span)
-    parts = [f"d{n} AS (DELETE FROM {name} t WHERE t.series_key = :k AND t.iter IS NOT NULL "
-             f"AND {span.sql('t.ts')} RETURNING t.*)" for n, name in enumerate(names)]
-    union = " UNION ALL ".join(f"SELECT * FROM d{n}" for n in range(len(names)))
+    deleting = timerange.deletes(session, "scalar_events", span, "t.series_key = :k AND t.iter IS NOT NULL",
+                                 returning="t.*")
+    if deleting is None:
+        return 0
+    ctes, union = deleting
     return session.execute(text(
-        f"WITH {', '.join(parts)}, moved AS ({union}), made AS ({_AGGREGATE}) "
-        "SELECT coalesce(sum(n), 0) FROM made"),
+        f"WITH {ctes}, moved AS ({union}), made AS ({_AGGREGATE}) SELECT coalesce(sum(n), 0) FROM made"),
         {"k": series_key}).scalar_one()
 
 

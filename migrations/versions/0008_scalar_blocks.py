@@ -36,8 +36,17 @@ without the pre-aggregates, which every layout keeps):
 int4 offsets gained nothing once lz4 compressed the arrays, and would need a fallback for blocks
 spanning more than 24 days or 2^31 ids, so ts and ids stay bigint. The value (8 bytes of a double,
 incompressible by lz4) and the ts and id arrays leave ~20 bytes per point; the pre-aggregates
-(scalar_buckets, kept as they are: histograms read them unchanged) add ~30 more. Figures after
-compaction: bench/storage.py ("scalar bytes/point finished") and README.
+(scalar_buckets, kept as they are: histograms read them unchanged) add ~30 more.
+
+Measured with this revision (12-06, shared machine):
+    bench/storage.py --points 5000 --logs 20000 --plots 100: scalar bytes/point finished 54.4
+        (224.8 as rows: ~23 in blocks, ~31 of pre-aggregates), live 223.8
+    bench/compacted.py --points 20000 (compact vs rows, in turn): one whole series 0.80x
+        (batch_size 10,000) / 1.02x (500); histograms 0.74-0.90x; latest values 1.6x and the
+        first get_task_events page 1.9x (a block is unnested whole: a block per series).
+Why 1,000 iterations a block (reasoned, not measured here): larger blocks would compress a little
+better but make those first-N reads (latest values, first pages) unnest more; smaller ones pay more
+row and TOAST overhead per point.
 
 `series.compacted_received` is the series' last_received when it was last compacted: a scalar
 series of an ended task whose last_received differs has rows to compact (ingestion sets

@@ -1,7 +1,8 @@
 """bench/storage.py: bytes on disk per stored event, for a realistic mix written over HTTP.
 
-The mix (events.add_batch into a real gunicorn): a finished task's scalars (SERIES x POINTS, then
-tasks.completed), a live task's scalars (the same shape, still running), console log lines (60-140
+The mix (events.add_batch into a real gunicorn): a live task's scalars (SERIES x POINTS, still
+running), a finished task's scalars (the same shape, then tasks.completed and `events-service
+compact`: its points in the compact form, migration 0008), console log lines (60-140
 characters of text) and plots (plotly JSON of a 1,000-point scatter, ~40 kB). Bytes are measured
 after VACUUM, by difference of the tables' sizes (heap, TOAST and indexes of every chunk, plus the
 scalar pre-aggregates) before and after each part was written, so each part is charged its own
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import subprocess
 import sys
 from pathlib import Path
 
@@ -33,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import fresh_database, gunicorn, libpq_dsn, login  # noqa: E402
 
 T0 = 1_790_000_000_000
-SCALAR_TABLES = "hypertable_size('scalar_events') + pg_total_relation_size('scalar_buckets')"
+SCALAR_TABLES = ("hypertable_size('scalar_events') + pg_total_relation_size('scalar_buckets') "
+                 "+ pg_total_relation_size('scalar_blocks')")
 WORDS = ("epoch loss accuracy step batch learning rate warmup checkpoint saved validation gradient norm "
          "throughput samples/s GPU memory allocated INFO WARNING dataset shard worker").split()
 
@@ -73,6 +76,22 @@ def plot_lines(task: str, n: int) -> tuple[list[bytes], int]:
     return lines, plot_bytes
 
 
+def finished_share(task: str) -> str:
+    """The finished task's bytes once compacted: its blocks, and its shares of scalar_events (the rows
+    left: events without iteration) and of the pre-aggregates, by rows (as `events-service storage`
+    estimates). The pages its rows left empty in the live task's chunk are not charged to it: VACUUM
+    makes them free space that the chunk's next rows reuse."""
+    key = f"(SELECT key FROM tasks WHERE id = '{task}')"
+    return f"""pg_total_relation_size('scalar_blocks') * (
+            SELECT coalesce(sum(n) FILTER (WHERE task_key = {key}) / nullif(sum(n), 0), 0)::float8
+            FROM scalar_blocks)
+        + hypertable_size('scalar_events') * (SELECT count(*) FILTER (WHERE task_key = {key})::float8
+                                               / greatest(count(*), 1) FROM scalar_events)
+        + pg_total_relation_size('scalar_buckets') * (
+            SELECT count(*) FILTER (WHERE series_key IN (SELECT key FROM series WHERE task_key = {key}))
+                   ::float8 / greatest(count(*), 1) FROM scalar_buckets)"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--points", type=int, default=20_000, help="iterations per scalar series")
@@ -105,12 +124,18 @@ def main() -> None:
 
         points = args.series * args.points
         results = {}
-        for name in ("finished", "live"):
+        for name in ("live", "finished"):  # live first: the finished rows' freed space is not reused
             before = size(SCALAR_TABLES)
             ingest(scalar_lines(f"storage-{name}", args.series, args.points))
             if name == "finished":
                 post("tasks.completed", orjson.dumps({"task": f"storage-{name}", "force": True}))
-            results[name] = (size(SCALAR_TABLES) - before) / points
+                compacted = subprocess.run(
+                    [str(Path(sys.executable).with_name("events-service")), "--database-url", url, "compact"],
+                    check=True, capture_output=True, text=True).stdout
+                print(compacted.strip().splitlines()[-1], file=sys.stderr)
+                results[name] = size(finished_share(f"storage-{name}")) / points
+            else:
+                results[name] = (size(SCALAR_TABLES) - before) / points
         before = size("hypertable_size('log_events')")
         logs, message_bytes = log_lines("storage-logs", args.logs)
         ingest(logs)

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from events_service import api, config, files, ops, viewer
+from events_service import api, compaction, config, files, ops, viewer
 from events_service.db import session
 
 
@@ -20,4 +20,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     api.init_app(app)
     files.init_app(app)
     ops.init_app(app)
+    compaction.init_app(app)  # the periodic compaction pass of this process
     return app

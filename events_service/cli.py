@@ -5,6 +5,7 @@
     events-service credentials list [--company NAME]                  access keys (never secrets)
     events-service credentials revoke ACCESS_KEY                      refuse the key from now on
     events-service storage | retention ...                            see events_service/storage_cli.py
+    events-service compact [--task ID]                                see events_service/compaction_cli.py
 
 The database is the service's own (EVENTS_DATABASE_URL, as for the server). Secrets are shown
 only when created: the database keeps a hash of them (events_service/auth.py).
@@ -18,7 +19,7 @@ from typing import Sequence, TextIO
 
 from sqlalchemy.orm import Session
 
-from events_service import auth, config, storage_cli
+from events_service import auth, compaction_cli, config, storage_cli
 from events_service.db.queries import credentials, tenants
 from events_service.db.session import make_engine
 
@@ -80,6 +81,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     revoke = creds.add_parser("revoke", help="refuse an access key from now on")
     revoke.add_argument("access_key")
     storage_cli.add_commands(commands)
+    compaction_cli.add_commands(commands)
     args = parser.parse_args(argv)
 
     settings = config.load()
@@ -94,6 +96,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
 
 def _run(args: argparse.Namespace, session: Session, settings: dict, out: TextIO) -> int:
     done = storage_cli.run(args, session, out)
+    if done is None:
+        done = compaction_cli.run(args, session, out)
     if done is not None:
         return done
     if args.command == "create":

@@ -55,6 +55,8 @@ DEFAULTS: dict[str, Any] = {
     "LOG_FORMAT": "text",
     # When set, /metrics needs "Authorization: Bearer <METRICS_TOKEN>"; empty = open (bind to loopback).
     "METRICS_TOKEN": "",
+    # Seconds between two compaction passes of each API process (events_service/compaction.py); 0 = none.
+    "COMPACT_INTERVAL_SEC": 300,
 }
 
 

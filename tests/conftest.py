@@ -139,7 +139,8 @@ def app_database_url(database_url):
 def app(app_database_url, credentials, tmp_path_factory):
     app = create_app({"DATABASE_URL": app_database_url, "VALIDATE_RESPONSES": True, "SECRET_KEY": SECRET,
                       "TRANSACTION_POOLING": THROUGH_PGBOUNCER,
-                      "FILES_DIR": str(tmp_path_factory.mktemp("files"))})
+                      "FILES_DIR": str(tmp_path_factory.mktemp("files")),
+                      "COMPACT_INTERVAL_SEC": 0})  # tests compact explicitly (tests/test_compaction.py)
     app.test_client_class = AuthenticatedClient
     with app.test_client() as anonymous:
         body = anonymous.get("/auth.login", headers={"Authorization": basic_auth(*credentials)}).get_json()
@@ -199,7 +200,9 @@ def gunicorn(database_url: str, log_path: Path, workers: int = 2, args: tuple[st
     Its output goes to `log_path`; `args` are more gunicorn options (e.g. the access log `make run` writes).
     """
     port = free_port()
-    env = dict(os.environ, EVENTS_DATABASE_URL=database_url, EVENTS_SECRET_KEY=SECRET, **env_overrides)
+    env = dict(os.environ, EVENTS_DATABASE_URL=database_url, EVENTS_SECRET_KEY=SECRET,
+               EVENTS_COMPACT_INTERVAL_SEC="0")  # tests compact explicitly (tests/test_compaction.py)
+    env.update(env_overrides)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",

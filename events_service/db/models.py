@@ -13,6 +13,8 @@ Layout (reasons and measurements in migrations/versions/0001_initial.py and the 
   scalar_buckets     per-series pre-aggregates of scalar values by iteration (0003; design in
                      events_service/db/queries/scalars.py), removed with their series (CASCADE); the
                      primary key INCLUDEs the payload for index-only reads (0004).
+  scalar_blocks      the compact form of finished scalar series: blocks of 1,000 iterations as
+                     arrays (0008); read with the rows through db/queries/compact.py.
 """
 from __future__ import annotations
 
@@ -125,6 +127,8 @@ series = Table(
     Column("max_value", Double),
     Column("event_count", BigInteger, nullable=False, server_default="0"),
     Column("last_received", BigInteger),
+    # last_received when the series was last compacted into scalar_blocks (0008)
+    Column("compacted_received", BigInteger),
     UniqueConstraint("task_key", "event_type", "metric", "variant"),
 )
 
@@ -173,6 +177,32 @@ scalar_buckets = Table(
     # INCLUDE (0004): histograms read buckets with index-only scans (see the migration).
     PrimaryKeyConstraint("series_key", "width", "bucket", postgresql_include=[
         "value_count", "value_sum", "min_value", "max_value", "min_iter", "max_iter"]),
+)
+
+# The compact form of scalar events that can no longer change (0008; design in the migration,
+# reads and writes in events_service/db/queries/compact.py): per series, blocks of 1,000 iterations.
+scalar_blocks = Table(
+    "scalar_blocks", metadata,
+    Column("series_key", BigInteger, ForeignKey("series.key", ondelete="CASCADE"), nullable=False),
+    Column("bucket", BigInteger, nullable=False),
+    Column("company_key", Integer, nullable=False),
+    Column("task_key", BigInteger, nullable=False, index=True),
+    Column("first_iter", BigInteger, nullable=False),
+    Column("last_iter", BigInteger, nullable=False),
+    Column("min_ts", BigInteger, nullable=False),
+    Column("max_ts", BigInteger, nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("n_values", Integer, nullable=False),
+    Column("one_worker", Text),
+    Column("one_received", BigInteger),
+    Column("ids", ARRAY(BigInteger), nullable=False),
+    Column("times", ARRAY(BigInteger), nullable=False),
+    Column("vals", ARRAY(Double), nullable=False),
+    Column("iters", ARRAY(BigInteger)),
+    Column("workers", ARRAY(Text)),
+    Column("receiveds", ARRAY(BigInteger)),
+    Column("extras", ARRAY(JSONB)),
+    PrimaryKeyConstraint("series_key", "bucket"),
 )
 
 EVENT_TABLES = {

@@ -25,8 +25,8 @@ role reads no table, no chunk and no credential. Roles belong to the whole clust
 created when missing (several databases of one cluster share it), and a downgrade drops the schema
 and its grants but leaves the role (another database may use it).
 
-`scalar_points` reads `scalar_events` directly (see docs/grafana.md for the SQL); where scalars
-come to be stored in more than one form, it is to be re-pointed at their union.
+`scalar_points` reads `scalar_events` directly here; migration 0009 re-points it at the union of
+the rows and the compact blocks of 0008 (docs/grafana.md shows the SQL).
 """
 from alembic import op
 

@@ -61,6 +61,34 @@ def test_scalar_points_are_the_stored_scalars(grafana, reported, db):
     assert [(*r[:7], round(float(r[7])), *r[8:]) for r in rows] == expected
 
 
+def test_scalar_points_include_compacted_points(grafana, app, database_url, db):
+    """Points a compaction moved into scalar_blocks (migration 0008) stay in the view (0009)."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import Session
+
+    from events_service import compaction
+    from events_service.db.queries import compact
+    from tests.helpers import ApiHelper
+    api = ApiHelper(app, app.test_client(authorization=app.config["TEST_AUTHORIZATION"]))
+    task = api.call("tasks.create", name="compacted run", type="training")["id"]
+    points = [scalar(task, i, metric="acc", variant="v", value=i / 4, timestamp=1_790_000_000_000 + i)
+              for i in range(2500)]
+    api.add_batch(points)
+    query = "SELECT iteration, ts_ms, value FROM dashboards.scalar_points WHERE task_id = %s ORDER BY iteration"
+    before = grafana.execute(query, (task,)).fetchall()
+    key = db.execute("SELECT key FROM tasks WHERE id = %s", (task,)).fetchone()[0]
+    engine = create_engine(database_url)
+    try:
+        with Session(bind=engine) as session:
+            pending = compact.pending(session, task_keys=[key], ended_only=False)
+        compaction.compact_series(engine, pending)
+    finally:
+        engine.dispose()
+    assert db.execute("SELECT count(*) FROM scalar_events WHERE task_key = %s", (key,)).fetchone()[0] == 0
+    assert before == [(p["iter"], p["timestamp"], p["value"]) for p in points]
+    assert grafana.execute(query, (task,)).fetchall() == before
+
+
 def test_time_bucket_query_of_the_docs(grafana, reported):
     _, task, _ = reported
     rows = grafana.execute(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from events_service.db.queries import timerange
+from events_service.db.queries import compact, timerange
 from events_service.db.queries.events import SOURCES
 
 
@@ -28,5 +28,6 @@ def delete_events(session: Session, task_key: int) -> int:
     spans = timerange.of_tasks(session, [task_key], list(SOURCES))
     for event_type, (table, _) in SOURCES.items():
         deleted += timerange.delete(session, table, spans[event_type], "t.task_key = :tk", {"tk": task_key})
+    deleted += compact.block_points(session, task_key)  # the compact blocks go with their series (CASCADE)
     session.execute(text("DELETE FROM series WHERE task_key = :tk"), {"tk": task_key})
     return deleted

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from events_service.db.queries import timerange
+from events_service.db.queries import compact, timerange
 
 # Per event type: table and the payload columns as the union below names them.
 SOURCES = {
@@ -25,6 +25,16 @@ SOURCES = {
 }
 EVENT_TYPES = tuple(SOURCES)
 COMMON = "ts, id, iter, worker, received, series_key, extra"
+
+
+def source(event_type: str, where: str, span: timerange.Span,
+           first: compact.First | None = None) -> str:
+    """The events of one type matching `where` (on task_key / series_key) within `span`, as a FROM
+    item with the table's columns; scalars in both their forms (db/queries/compact.py; `first` is its
+    hint for reads of the first N events in an order)."""
+    if event_type == "training_stats_scalar":
+        return compact.rows(where, span, first=first)
+    return f"(SELECT * FROM {SOURCES[event_type][0]} WHERE {where} AND {span.sql('ts')})"
 
 
 @lru_cache(maxsize=4096)
@@ -91,11 +101,17 @@ def page_by_time(session: Session, task_key: int, event_types: Sequence[str], *,
     range of its type (timerange.py), and a type the task has no events of is not read at all.
     """
     op, direction = ("<", "DESC") if descending else (">", "ASC")
-    where = "task_key = :tk" + (f" AND (ts, id) {op} (:after_ts, :after_id)" if after else "")
+    where = f"(ts, id) {op} (:after_ts, :after_id)" if after else "true"
     spans = timerange.of_tasks(session, [task_key], event_types)
+    if after:
+        # only the times a page after the position can hold (fewer compact blocks unnested)
+        spans = {t: span.narrowed(hi=after[0]) if descending else span.narrowed(lo=after[0])
+                 for t, span in spans.items()}
+    first = compact.First(f"ts {direction.lower()}", ":limit", where)
     parts = [
-        f"(SELECT '{t}' AS type, {COMMON}, {SOURCES[t][1]} FROM {SOURCES[t][0]} WHERE {where} "
-        f"AND {spans[t].sql()} ORDER BY ts {direction}, id {direction} LIMIT :limit)"
+        f"(SELECT '{t}' AS type, {COMMON}, {SOURCES[t][1]} "
+        f"FROM {source(t, 'task_key = :tk', spans[t], first)} e "
+        f"WHERE {where} ORDER BY ts {direction}, id {direction} LIMIT :limit)"
         for t in event_types
     ]
     sql = (f"SELECT * FROM ({' UNION ALL '.join(parts)}) u "
@@ -110,6 +126,7 @@ def at_time(session: Session, task_key: int, event_type: str, ts: int, exclude_i
             ) -> list[tuple[str, Any]]:
     """The task's events of one type at exactly `ts` (epoch ms) except `exclude_ids`, by id; the
     time is a literal so that only its chunk is planned (timerange.py)."""
-    sql = (f"SELECT '{event_type}' AS type, {COMMON}, {SOURCES[event_type][1]} FROM {SOURCES[event_type][0]} "
-           f"WHERE task_key = :tk AND ts = {int(ts)} AND id <> ALL(:ids) ORDER BY id")
+    at = source(event_type, "task_key = :tk", timerange.Span(int(ts), int(ts)))
+    sql = (f"SELECT '{event_type}' AS type, {COMMON}, {SOURCES[event_type][1]} FROM {at} e "
+           f"WHERE ts = {int(ts)} AND id <> ALL(:ids) ORDER BY id")
     return [(row.type, row) for row in session.execute(text(sql), {"tk": task_key, "ids": list(exclude_ids)})]

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from events_service.db.queries import scalars as scalar_queries
-from events_service.db.queries import timerange
+from events_service.db.queries import compact, timerange
 from events_service.normalize import MONITOR_METRICS, Event
 from events_service import jsonutil
 
@@ -203,6 +203,8 @@ def _dedupe_metric_events(session: Session, table: str, event_type: str,
     ]
     if candidates:
         wanted = {k[0] for k in candidates}
+        if table == "scalar_events":  # a compacted twin becomes a row again, then is replaced as rows are
+            compact.expand(session, [(k[0], k[1]) for k in candidates if k[1] is not None])
         deleted = _delete_twins(session, table, candidates, with_key,
                                 _span([item for item in items if item[1].key in wanted]))
         twins.extend(deleted)

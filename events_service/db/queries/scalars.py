@@ -52,7 +52,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from events_service import sampling
-from events_service.db.queries import timerange
+from events_service.db.queries import compact, timerange
 from events_service.db.queries.tasks import TASK_REF, Task, task_of
 from events_service.sampling import INT64_MAX, INT64_MIN, SINGLE_VALUE_ITER, WIDTHS
 
@@ -136,8 +136,8 @@ def _refresh_from_points(session: Session, company_key: int, buckets: list[tuple
             FROM p CROSS JOIN LATERAL (
                 SELECT count(value) AS n, sum(value) AS total, min(value) AS low, max(value) AS high,
                        min(iter) AS first, max(iter) AS last
-                FROM scalar_events WHERE series_key = p.series_key AND {span.sql()}
-                    AND iter BETWEEN p.lo AND p.hi
+                FROM {compact.rows('series_key = p.series_key', span, ('p.lo', 'p.hi'))} e
+                WHERE iter BETWEEN p.lo AND p.hi
                     AND iter <> {SINGLE_VALUE_ITER} AND value IS NOT NULL) e),
         gone AS (DELETE FROM scalar_buckets b USING agg WHERE agg.n = 0 AND b.series_key = agg.series_key
                  AND b.width = {base} AND b.bucket = agg.bucket)
@@ -264,12 +264,13 @@ def _iter_stats(session: Session, keys: list[int]) -> dict[int, tuple[int, int, 
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
-def _time_stats(session: Session, task_keys: list[int], keys: list[int], bound: str
+def _time_stats(session: Session, task_keys: list[int], keys: list[int], span: timerange.Span
                 ) -> dict[int, tuple[int, int, int]]:
     """series key -> (points, first ts, last ts), from the raw points."""
     rows = session.execute(text(
-        "SELECT series_key, count(*), min(ts), max(ts) FROM scalar_events "
-        f"WHERE task_key = ANY(:tks) AND series_key = ANY(:keys) AND {bound} AND value IS NOT NULL "
+        "SELECT series_key, count(*), min(ts), max(ts) "
+        f"FROM {compact.rows('task_key = ANY(:tks) AND series_key = ANY(:keys)', span)} e "
+        "WHERE value IS NOT NULL "
         f"AND (iter IS NULL OR iter <> {SINGLE_VALUE_ITER}) GROUP BY series_key"),
         {"tks": task_keys, "keys": keys})
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
@@ -281,9 +282,8 @@ def histograms(session: Session, series: Sequence[Series], samples: int, key: st
     if not keys:
         return {}
     by_time = key != "iter"
-    time_range = span(series)  # every read of scalar_events below is bounded by it
-    bound = time_range.sql("e.ts")
-    stats = _time_stats(session, sorted({s.task_key for s in series}), keys, time_range.sql()) if by_time \
+    bound = span(series)  # every read of scalar events below is bounded by it
+    stats = _time_stats(session, sorted({s.task_key for s in series}), keys, bound) if by_time \
         else _iter_stats(session, keys)
     plans = {k: sampling.choose_interval(n, lo, hi, samples) for k, (n, lo, hi) in stats.items()}
     curves: dict[int, Curve] = {}
@@ -359,7 +359,8 @@ def _merged_buckets(session: Session, keys: list[int], widths: list[int],
     return {r[0]: Curve(x=r[1], y=r[2], y_min=r[3], y_max=r[4]) for r in rows}
 
 
-def _raw_buckets(session: Session, keys: list[int], steps: list[int], bound: str) -> dict[int, Curve]:
+def _raw_buckets(session: Session, keys: list[int], steps: list[int], bound: timerange.Span
+                 ) -> dict[int, Curve]:
     """Intervals too fine for any pre-aggregate (sampling.choose_width said 1): each series' raw
     points grouped by interval in one lateral query, ordered once, instead of going through the
     general query's union, regrouping and four sorts (about 2x faster at 10 x 20,000 points)."""
@@ -371,28 +372,29 @@ def _raw_buckets(session: Session, keys: list[int], steps: list[int], bound: str
                    array_agg(g.low) AS y_min, array_agg(g.high) AS y_max
             FROM (SELECT {_floor_div('e.iter', 'p.step')} AS k, sum(e.value) / count(*) AS mean,
                          min(e.value) AS low, max(e.value) AS high
-                  FROM scalar_events e WHERE e.series_key = p.series_key AND {bound} AND e.iter IS NOT NULL
+                  FROM {compact.rows('series_key = p.series_key', bound)} e WHERE e.iter IS NOT NULL
                   AND e.iter <> {SINGLE_VALUE_ITER} AND e.value IS NOT NULL
                   GROUP BY 1 ORDER BY 1) g) a
         WHERE a.x IS NOT NULL""", {"keys": keys, "steps": steps})
     return {r[0]: Curve(x=r[1], y=r[2], y_min=r[3], y_max=r[4]) for r in rows}
 
 
-def _iter_points(session: Session, keys: list[int], bound: str) -> dict[int, Curve]:
+def _iter_points(session: Session, keys: list[int], bound: timerange.Span) -> dict[int, Curve]:
     """Every point of the series, by iteration (a series has at most one point per iteration)."""
     rows = _fetch_binary(
         session,
         "SELECT series_key, array_agg(iter ORDER BY iter), array_agg(value ORDER BY iter) "
-        "FROM scalar_events e "
-        f"WHERE series_key = ANY(%(keys)s) AND {bound} AND iter IS NOT NULL AND iter <> {SINGLE_VALUE_ITER} "
+        f"FROM {compact.rows('series_key = ANY(%(keys)s)', bound)} e "
+        f"WHERE iter IS NOT NULL AND iter <> {SINGLE_VALUE_ITER} "
         "AND value IS NOT NULL GROUP BY series_key", {"keys": keys})
     return {r[0]: Curve(x=r[1], y=r[2]) for r in rows}
 
 
-def _iter_buckets(session: Session, steps: dict[int, int], widths: dict[int, int], bound: str
+def _iter_buckets(session: Session, steps: dict[int, int], widths: dict[int, int], bound: timerange.Span
                   ) -> dict[int, Curve]:
     """Interval-buckets by iteration, built from pre-aggregates (raw points where they straddle)."""
     keys = sorted(steps)
+    straddling = compact.rows('series_key = s.series_key', bound, ('s.min_iter', 's.max_iter'))
     k_lo, k_hi = _floor_div("b.min_iter", "p.step"), _floor_div("b.max_iter", "p.step")
     sql = f"""
         WITH plan AS (
@@ -412,12 +414,12 @@ def _iter_buckets(session: Session, steps: dict[int, int], widths: dict[int, int
             UNION ALL
             SELECT s.series_key, s.step, {_floor_div('e.iter', 's.step')}, 1, e.value, e.value, e.value
             FROM stored s CROSS JOIN LATERAL (
-                SELECT iter, value FROM scalar_events e WHERE e.series_key = s.series_key AND {bound}
-                AND e.iter BETWEEN s.min_iter AND s.max_iter OFFSET 0) e
+                SELECT iter, value FROM {straddling} e
+                WHERE e.iter BETWEEN s.min_iter AND s.max_iter OFFSET 0) e
             WHERE s.k <> s.k_last AND e.value IS NOT NULL AND e.iter <> {SINGLE_VALUE_ITER}
             UNION ALL
             SELECT p.series_key, p.step, {_floor_div('e.iter', 'p.step')}, 1, e.value, e.value, e.value
-            FROM plan p JOIN scalar_events e ON e.series_key = p.series_key AND {bound}
+            FROM plan p CROSS JOIN LATERAL {compact.rows('series_key = p.series_key', bound)} e
             WHERE p.width = 1 AND e.iter IS NOT NULL AND e.iter <> {SINGLE_VALUE_ITER}
                 AND e.value IS NOT NULL),
         buckets AS (
@@ -431,7 +433,7 @@ def _iter_buckets(session: Session, steps: dict[int, int], widths: dict[int, int
     return {r[0]: Curve(x=r[1], y=r[2], y_min=r[3], y_max=r[4]) for r in rows}
 
 
-def _time_buckets(session: Session, steps: dict[int, int], bound: str) -> dict[int, Curve]:
+def _time_buckets(session: Session, steps: dict[int, int], bound: timerange.Span) -> dict[int, Curve]:
     """Buckets by event time (epoch ms) from the raw points; interval 1 averages equal timestamps."""
     keys = sorted(steps)
     sql = f"""
@@ -440,7 +442,7 @@ def _time_buckets(session: Session, steps: dict[int, int], bound: str) -> dict[i
         buckets AS (
             SELECT p.series_key, p.step, {_floor_div('e.ts', 'p.step')} AS k, avg(e.value) AS mean,
                    min(e.value) AS low, max(e.value) AS high
-            FROM plan p JOIN scalar_events e ON e.series_key = p.series_key AND {bound}
+            FROM plan p CROSS JOIN LATERAL {compact.rows('series_key = p.series_key', bound)} e
             WHERE e.value IS NOT NULL AND (e.iter IS NULL OR e.iter <> {SINGLE_VALUE_ITER})
             GROUP BY p.series_key, p.step, k)
         SELECT series_key, max(step), array_agg({_start('k', 'step')} ORDER BY k), array_agg(mean ORDER BY k),
@@ -473,7 +475,9 @@ def latest_values(session: Session, company_key: int, task_id: str) -> Latest:
     the task's scalar time range, looked up first (timerange.py: a bound from the joined series
     rows would exclude chunks only at run time, after planning all of them).
     """
-    bound = timerange.of_task_id(session, company_key, task_id, SCALAR).sql("e.ts")
+    bound = timerange.of_task_id(session, company_key, task_id, SCALAR)
+    newest = compact.rows("series_key = s.key", bound, first=compact.First(
+        "iter desc", "100", "iter IS NOT NULL AND value IS NOT NULL", values_only=True))
     rows = session.execute(text(f"""
         SELECT {TASK_REF}, summary.max_iter, summary.last_received, latest.metric, latest.variant,
                latest.last, latest.mean
@@ -487,11 +491,12 @@ def latest_values(session: Session, company_key: int, task_id: str) -> Latest:
             FROM series s CROSS JOIN LATERAL (
                 SELECT array_agg(value ORDER BY iter DESC NULLS LAST) AS vals, avg(value) AS mean FROM (
                     SELECT iter, value FROM (
-                        (SELECT iter, value FROM scalar_events e WHERE e.series_key = s.key AND {bound}
-                         AND e.iter IS NOT NULL AND e.value IS NOT NULL ORDER BY e.iter DESC LIMIT 100)
+                        (SELECT iter, value FROM {newest} e
+                         WHERE e.iter IS NOT NULL AND e.value IS NOT NULL ORDER BY e.iter DESC LIMIT 100)
                         UNION ALL
-                        (SELECT iter, value FROM scalar_events e WHERE e.series_key = s.key AND {bound}
-                         AND e.iter IS NULL AND e.value IS NOT NULL LIMIT 100)) u
+                        (SELECT iter, value
+                         FROM {compact.rows_without_iteration('series_key = s.key', bound)} e
+                         WHERE e.iter IS NULL AND e.value IS NOT NULL LIMIT 100)) u
                     ORDER BY iter DESC NULLS LAST LIMIT 100) last_100) l
             WHERE s.task_key = t.key AND s.event_type = '{SCALAR}' AND s.event_count > 0
               AND l.mean IS NOT NULL) latest ON true
@@ -536,18 +541,20 @@ def page_by_iter(session: Session, series_keys: Sequence[int], after: tuple[int 
     """
     if span is None:
         span = timerange.of_series(session, series_keys)
-    time_bound = " AND " + span.sql()
     returned = 0
     keys = sorted(series_keys, reverse=True)
     if after is None or after[0] is not None:
         parts, params = [], {"limit": limit}
         for n, key in enumerate(keys):
-            bound = ""
+            bound, iters = "", None
             if after is not None:
                 bound = f" AND iter {'<=' if key < after[1] else '<'} %(after_iter)s"
-                params["after_iter"] = after[0]
-            parts.append(f"(SELECT {_RAW_COLUMNS} FROM scalar_events WHERE series_key = %(k{n})s{time_bound} "
-                         f"AND iter IS NOT NULL{bound} ORDER BY iter DESC LIMIT %(limit)s)")
+                params["after_iter"], iters = after[0], (str(INT64_MIN), "%(after_iter)s")
+            source = compact.rows(f"series_key = %(k{n})s", span, iters,
+                                  compact.First("iter desc", "%(limit)s", f"iter IS NOT NULL{bound}",
+                                                positioned=after is not None))
+            parts.append(f"(SELECT {_RAW_COLUMNS} FROM {source} e "
+                         f"WHERE iter IS NOT NULL{bound} ORDER BY iter DESC LIMIT %(limit)s)")
             params[f"k{n}"] = key
         # One series: its index order is the page order (naming series_key too would add a sort).
         order = "u.iter DESC" if len(parts) == 1 else "u.iter DESC, u.series_key DESC"
@@ -561,8 +568,9 @@ def page_by_iter(session: Session, series_keys: Sequence[int], after: tuple[int 
         below = keys if after is None or after[0] is not None else [k for k in keys if k < after[1]]
         if below:
             yield from _stream_binary(
-                session, f"SELECT {PAGE_COLUMNS} FROM (SELECT {_RAW_COLUMNS} FROM scalar_events "
-                f"WHERE series_key = ANY(%(keys)s){time_bound} AND iter IS NULL) u "
+                session, f"SELECT {PAGE_COLUMNS} FROM (SELECT {_RAW_COLUMNS} "
+                f"FROM {compact.rows_without_iteration('series_key = ANY(%(keys)s)', span)} e "
+                "WHERE iter IS NULL) u "
                 "ORDER BY u.series_key DESC LIMIT %(limit)s",
                 {"keys": below, "limit": limit - returned})
 

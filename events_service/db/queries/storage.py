@@ -22,7 +22,7 @@ from typing import Any, Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from events_service.db.queries import timerange
+from events_service.db.queries import compact, timerange
 from events_service.db.queries.delete import delete_events
 from events_service.db.queries.events import SOURCES
 
@@ -30,12 +30,15 @@ TYPE_TABLES = {event_type: table for event_type, (table, _) in SOURCES.items()}
 
 
 def _table_bytes(session: Session) -> dict[str, int]:
-    """Total bytes (heap, TOAST, indexes) of each event hypertable and of scalar_buckets."""
+    """Total bytes (heap, TOAST, indexes) of each event hypertable (scalars: with their compact
+    blocks) and of scalar_buckets."""
     rows = session.execute(text(
         "SELECT t, CASE WHEN t = 'scalar_buckets' THEN pg_total_relation_size('scalar_buckets') "
         "ELSE hypertable_size(t::regclass) END FROM unnest(CAST(:tables AS text[])) t"),
         {"tables": [*TYPE_TABLES.values(), "scalar_buckets"]})
-    return {r[0]: int(r[1] or 0) for r in rows}
+    sizes = {r[0]: int(r[1] or 0) for r in rows}
+    sizes[TYPE_TABLES["training_stats_scalar"]] += compact.block_bytes(session)  # both forms of scalars
+    return sizes
 
 
 @dataclass

@@ -47,6 +47,18 @@ class Span:
         hi = _HIGHEST if self.hi is None else int(self.hi)
         return f"{column} BETWEEN {lo} AND {hi}"
 
+    def narrowed(self, lo: int | None = None, hi: int | None = None) -> "Span":
+        """This span within [lo, hi] (a read that asks for a time range itself)."""
+        if self.empty:
+            return self
+        if lo is not None and self.lo is not None:
+            lo = max(lo, self.lo)
+        if hi is not None and self.hi is not None:
+            hi = min(hi, self.hi)
+        lo = self.lo if lo is None else lo
+        hi = self.hi if hi is None else hi
+        return EMPTY if lo is not None and hi is not None and lo > hi else Span(lo, hi)
+
 
 EMPTY = Span(None, None, empty=True)
 
@@ -142,14 +154,24 @@ def delete(session: Session, table: str, span: Span, where: str, params: dict, *
     planner expands a statement's target table before excluding any of its chunks): the chunks
     of `span` are named instead. Callers hold the locks that keep new events out of `span`.
     """
+    deleting = deletes(session, table, span, where, using=using,
+                       returning=returning if returning is not None else "1 AS one")
+    if deleting is None:
+        return [] if returning is not None else 0
+    ctes, union = deleting
+    if returning is None:
+        return session.execute(text(f"WITH {ctes} SELECT count(*) FROM ({union}) u"), params).scalar_one()
+    return session.execute(text(f"WITH {ctes} {union}"), params).all()
+
+
+def deletes(session: Session, table: str, span: Span, where: str, *, using: str = "",
+            returning: str) -> tuple[str, str] | None:
+    """The statement parts of delete(), for a statement that does more with the deleted rows: (the
+    WITH items, one DELETE per chunk, and a SELECT of all their RETURNING rows); None when no chunk
+    is in `span`."""
     names = chunks(session, table, span)
     if not names:
-        return [] if returning is not None else 0
-    out = returning if returning is not None else "1 AS one"
-    parts = [f"d{n} AS (DELETE FROM {name} t {using} WHERE {where} AND {span.sql('t.ts')} RETURNING {out})"
-             for n, name in enumerate(names)]
-    union = " UNION ALL ".join(f"SELECT * FROM d{n}" for n in range(len(names)))
-    if returning is None:
-        return session.execute(text(f"WITH {', '.join(parts)} SELECT count(*) FROM ({union}) u"),
-                               params).scalar_one()
-    return session.execute(text(f"WITH {', '.join(parts)} {union}"), params).all()
+        return None
+    parts = [f"d{n} AS (DELETE FROM {name} t {using} WHERE {where} AND {span.sql('t.ts')} "
+             f"RETURNING {returning})" for n, name in enumerate(names)]
+    return ", ".join(parts), " UNION ALL ".join(f"SELECT * FROM d{n}" for n in range(len(names)))

@@ -30,6 +30,7 @@ from typing import Any, Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from events_service.db.queries import compact, timerange
 from events_service.db.queries.scalars import Curve, Series, _fetch_binary, _floor_div, _iter_stats, _start
 from events_service.sampling import INT64_MAX, INT64_MIN, SINGLE_VALUE_ITER, WIDTHS
 
@@ -88,20 +89,25 @@ def project_list(session: Session, company_key: int) -> list[Any]:
 
 # --- scalar histograms of a range -----------------------------------------------------------------
 
-def _every_point(session: Session, keys: list[int], lo: int, hi: int, samples: int) -> set[int]:
+def _every_point(session: Session, keys: list[int], lo: int, hi: int, samples: int,
+                 span: timerange.Span) -> set[int]:
     """The series whose range [lo, hi] by iteration holds at most `samples` points."""
+    shown = f"iter BETWEEN :lo AND :hi AND iter <> {SINGLE_VALUE_ITER} AND value IS NOT NULL"
+    first = compact.First("iter asc", ":over", shown, values_only=True, positioned=True)
+    source = compact.rows("series_key = k", span, (":lo", ":hi"), first)
     rows = session.execute(text(
-        "SELECT k, (SELECT count(*) FROM (SELECT 1 FROM scalar_events e WHERE e.series_key = k "
-        f"AND e.iter BETWEEN :lo AND :hi AND e.iter <> {SINGLE_VALUE_ITER} AND e.value IS NOT NULL "
-        "ORDER BY e.iter LIMIT :over) c) FROM unnest(CAST(:keys AS bigint[])) AS k"),
+        f"SELECT k, (SELECT count(*) FROM (SELECT 1 FROM {source} e "
+        f"WHERE {shown} ORDER BY e.iter LIMIT :over) c) FROM unnest(CAST(:keys AS bigint[])) AS k"),
         {"keys": keys, "lo": lo, "hi": hi, "over": samples + 1})
     return {k for k, n in rows if n <= samples}
 
 
-def _iter_points_in(session: Session, keys: list[int], lo: int, hi: int) -> dict[int, Curve]:
+def _iter_points_in(session: Session, keys: list[int], lo: int, hi: int, span: timerange.Span
+                    ) -> dict[int, Curve]:
     rows = _fetch_binary(session, f"""
-        SELECT series_key, array_agg(iter ORDER BY iter), array_agg(value ORDER BY iter) FROM scalar_events
-        WHERE series_key = ANY(%(keys)s) AND iter BETWEEN %(lo)s AND %(hi)s AND iter <> {SINGLE_VALUE_ITER}
+        SELECT series_key, array_agg(iter ORDER BY iter), array_agg(value ORDER BY iter)
+        FROM {compact.rows('series_key = ANY(%(keys)s)', span, ('%(lo)s', '%(hi)s'))} e
+        WHERE iter BETWEEN %(lo)s AND %(hi)s AND iter <> {SINGLE_VALUE_ITER}
         AND value IS NOT NULL GROUP BY series_key""", {"keys": keys, "lo": lo, "hi": hi})
     return {r[0]: Curve(x=r[1], y=r[2]) for r in rows}
 
@@ -113,7 +119,8 @@ def iter_plan(lo: int, hi: int, samples: int) -> tuple[int, int]:
     return -(-interval // width) * width, width
 
 
-def _iter_buckets_in(session: Session, keys: list[int], lo: int, hi: int, samples: int) -> dict[int, Curve]:
+def _iter_buckets_in(session: Session, keys: list[int], lo: int, hi: int, samples: int,
+                     span: timerange.Span) -> dict[int, Curve]:
     interval, width = iter_plan(lo, hi, samples)
     if width == 1:
         sql = f"""
@@ -121,7 +128,8 @@ def _iter_buckets_in(session: Session, keys: list[int], lo: int, hi: int, sample
                    array_agg(low ORDER BY k), array_agg(high ORDER BY k)
             FROM (SELECT series_key, {_floor_div('iter', '%(step)s')} AS k, avg(value) AS mean,
                          min(value) AS low, max(value) AS high
-                  FROM scalar_events WHERE series_key = ANY(%(keys)s) AND iter BETWEEN %(lo)s AND %(hi)s
+                  FROM {compact.rows('series_key = ANY(%(keys)s)', span, ('%(lo)s', '%(hi)s'))} e
+                  WHERE iter BETWEEN %(lo)s AND %(hi)s
                   AND iter <> {SINGLE_VALUE_ITER} AND value IS NOT NULL GROUP BY 1, 2) g
             GROUP BY series_key"""
         params = {"keys": keys, "lo": lo, "hi": hi, "step": interval}
@@ -142,15 +150,24 @@ def _iter_buckets_in(session: Session, keys: list[int], lo: int, hi: int, sample
 
 
 def _time_buckets_in(session: Session, task_keys: list[int], keys: list[int], lo: int, hi: int,
-                     samples: int) -> dict[int, Curve]:
+                     samples: int, span: timerange.Span) -> dict[int, Curve]:
     """By event time: every point when the range holds at most `samples` of a series, else
     buckets of ceil(range / samples) ms with their min and max."""
     where = (f"e.task_key = ANY(%(tks)s) AND e.ts BETWEEN %(lo)s AND %(hi)s AND e.series_key = ANY(%(keys)s) "
              f"AND e.value IS NOT NULL AND (e.iter IS NULL OR e.iter <> {SINGLE_VALUE_ITER})")
     params = {"tks": task_keys, "keys": keys, "lo": lo, "hi": hi, "over": samples + 1,
               "step": max(1, -(-(hi - lo + 1) // samples))}
+    span = span.narrowed(lo, hi)
+    shown = (f"ts BETWEEN %(lo)s AND %(hi)s AND value IS NOT NULL "
+             f"AND (iter IS NULL OR iter <> {SINGLE_VALUE_ITER})")
+    first = compact.First("ts asc", "%(over)s", shown, values_only=True)
+
+    def source(series: str, first: compact.First | None = None) -> str:
+        return compact.rows(f"task_key = ANY(%(tks)s) AND series_key = {series}", span, first=first)
+
     counts = _fetch_binary(session, f"""
-        SELECT k, (SELECT count(*) FROM (SELECT 1 FROM scalar_events e WHERE e.series_key = k AND {where}
+        SELECT k, (SELECT count(*) FROM (SELECT 1 FROM {source('k', first)} e
+                   WHERE {where}
                    ORDER BY e.ts LIMIT %(over)s) c) FROM unnest(CAST(%(keys)s AS bigint[])) AS k""", params)
     few = [k for k, n in counts if n <= samples]
     many = [k for k, n in counts if n > samples]
@@ -158,7 +175,7 @@ def _time_buckets_in(session: Session, task_keys: list[int], keys: list[int], lo
     if few:
         rows = _fetch_binary(session, f"""
             SELECT e.series_key, array_agg(e.ts ORDER BY e.ts, e.id), array_agg(e.value ORDER BY e.ts, e.id)
-            FROM scalar_events e WHERE {where.replace('%(keys)s', '%(few)s')} GROUP BY 1""",
+            FROM {source('ANY(%(few)s)')} e WHERE {where.replace('%(keys)s', '%(few)s')} GROUP BY 1""",
                              {**params, "few": few})
         curves.update({r[0]: Curve(x=r[1], y=r[2]) for r in rows})
     if many:
@@ -167,7 +184,8 @@ def _time_buckets_in(session: Session, task_keys: list[int], keys: list[int], lo
                    array_agg(low ORDER BY k), array_agg(high ORDER BY k)
             FROM (SELECT e.series_key, {_floor_div('e.ts', '%(step)s')} AS k, avg(e.value) AS mean,
                          min(e.value) AS low, max(e.value) AS high
-                  FROM scalar_events e WHERE {where.replace('%(keys)s', '%(many)s')} GROUP BY 1, 2) g
+                  FROM {source('ANY(%(many)s)')} e WHERE {where.replace('%(keys)s', '%(many)s')}
+                  GROUP BY 1, 2) g
             GROUP BY series_key""", {**params, "many": many})
         curves.update({r[0]: Curve(x=r[1], y=r[2], y_min=r[3], y_max=r[4]) for r in rows})
     return curves
@@ -180,13 +198,14 @@ def range_histograms(session: Session, series: Sequence[Series], key: str, lo: i
     keys = sorted(s.key for s in series)
     if not keys:
         return {}
+    span = timerange.of_series(session, keys)  # every read of scalar events below is bounded by it
     if key == "time":
-        return _time_buckets_in(session, sorted({s.task_key for s in series}), keys, lo, hi, samples)
-    few = _every_point(session, keys, lo, hi, samples)
-    curves = _iter_points_in(session, sorted(few), lo, hi) if few else {}
+        return _time_buckets_in(session, sorted({s.task_key for s in series}), keys, lo, hi, samples, span)
+    few = _every_point(session, keys, lo, hi, samples, span)
+    curves = _iter_points_in(session, sorted(few), lo, hi, span) if few else {}
     many = [k for k in keys if k not in few]
     if many:
-        curves.update(_iter_buckets_in(session, many, lo, hi, samples))
+        curves.update(_iter_buckets_in(session, many, lo, hi, samples, span))
     return curves
 
 
@@ -205,28 +224,29 @@ def time_histograms(session: Session, series: Sequence[Series], samples: int,
     if not keys:
         return {}
     stats = _iter_stats(session, keys)
+    span = timerange.of_series(session, keys)  # every read of scalar events below is bounded by it
     # the window, narrowed to the iterations each series has (a page may leave its end open)
     wanted = iterations or (INT64_MIN, INT64_MAX)
     windows = {k: (max(lo, wanted[0]), min(hi, wanted[1])) for k, (_n, lo, hi) in stats.items()
                if max(lo, wanted[0]) <= min(hi, wanted[1])}
-    few = sorted(_every_point(session, sorted(windows), *wanted, samples)) if iterations is not None \
+    few = sorted(_every_point(session, sorted(windows), *wanted, samples, span)) if iterations is not None \
         else sorted(k for k in windows if stats[k][0] <= samples)
     curves: dict[int, TimeCurve] = {}
     if few:
-        curves.update(_time_points(session, few, [windows[k] for k in few], times))
+        curves.update(_time_points(session, few, [windows[k] for k in few], times, span))
     # (first iteration, last iteration, interval, stored width or 1) per bucketed series
     plans = {k: (lo, hi, *iter_plan(lo, hi, samples)) for k, (lo, hi) in windows.items() if k not in few}
     raw = sorted(k for k, plan in plans.items() if plan[3] == 1)
     if raw:
-        curves.update(_time_of_raw_buckets(session, raw, [plans[k] for k in raw]))
+        curves.update(_time_of_raw_buckets(session, raw, [plans[k] for k in raw], span))
     stored = sorted(k for k, plan in plans.items() if plan[3] > 1)
     if stored:
-        curves.update(_time_of_stored_buckets(session, stored, [plans[k] for k in stored]))
+        curves.update(_time_of_stored_buckets(session, stored, [plans[k] for k in stored], span))
     return curves
 
 
 def _time_points(session: Session, keys: list[int], windows: list[tuple[int, int]],
-                 times: tuple[int, int] | None) -> dict[int, TimeCurve]:
+                 times: tuple[int, int] | None, span: timerange.Span) -> dict[int, TimeCurve]:
     in_time = "" if times is None else " AND e.ts BETWEEN %(t_lo)s AND %(t_hi)s"
     rows = _fetch_binary(session, f"""
         SELECT p.k, array_agg(e.ts ORDER BY e.ts, e.iter), array_agg(e.value ORDER BY e.ts, e.iter),
@@ -234,15 +254,16 @@ def _time_points(session: Session, keys: list[int], windows: list[tuple[int, int
         FROM unnest(CAST(%(keys)s AS bigint[]), CAST(%(los)s AS bigint[]), CAST(%(his)s AS bigint[]))
              AS p(k, lo, hi)
         CROSS JOIN LATERAL (
-            SELECT e.ts, e.iter, e.value FROM scalar_events e WHERE e.series_key = p.k
-            AND e.iter BETWEEN p.lo AND p.hi AND e.iter <> {SINGLE_VALUE_ITER}
+            SELECT e.ts, e.iter, e.value FROM {compact.rows('series_key = p.k', span, ('p.lo', 'p.hi'))} e
+            WHERE e.iter BETWEEN p.lo AND p.hi AND e.iter <> {SINGLE_VALUE_ITER}
             AND e.value IS NOT NULL{in_time} ORDER BY e.iter) e
         GROUP BY p.k""", {"keys": keys, "los": [w[0] for w in windows], "his": [w[1] for w in windows],
                           "t_lo": times[0] if times else None, "t_hi": times[1] if times else None})
     return {r[0]: TimeCurve(x=r[1], y=r[2], it=r[3]) for r in rows}
 
 
-def _time_of_raw_buckets(session: Session, keys: list[int], plans: list[tuple]) -> dict[int, TimeCurve]:
+def _time_of_raw_buckets(session: Session, keys: list[int], plans: list[tuple], span: timerange.Span
+                         ) -> dict[int, TimeCurve]:
     """Intervals below the narrowest stored width: the raw points of the window grouped by
     iteration interval, each group at its first point's time."""
     rows = _fetch_binary(session, f"""
@@ -253,8 +274,9 @@ def _time_of_raw_buckets(session: Session, keys: list[int], plans: list[tuple]) 
               FROM unnest(CAST(%(keys)s AS bigint[]), CAST(%(los)s AS bigint[]), CAST(%(his)s AS bigint[]),
                           CAST(%(steps)s AS bigint[])) AS p(k, lo, hi, step)
               CROSS JOIN LATERAL (
-                  SELECT e.iter, e.ts, e.value FROM scalar_events e WHERE e.series_key = p.k
-                  AND e.iter BETWEEN p.lo AND p.hi AND e.iter <> {SINGLE_VALUE_ITER} AND e.value IS NOT NULL
+                  SELECT e.iter, e.ts, e.value
+                  FROM {compact.rows('series_key = p.k', span, ('p.lo', 'p.hi'))} e
+                  WHERE e.iter BETWEEN p.lo AND p.hi AND e.iter <> {SINGLE_VALUE_ITER} AND e.value IS NOT NULL
                   ORDER BY e.iter) e
               GROUP BY 1, 2) b
         GROUP BY k""", {"keys": keys, "los": [p[0] for p in plans], "his": [p[1] for p in plans],
@@ -262,7 +284,8 @@ def _time_of_raw_buckets(session: Session, keys: list[int], plans: list[tuple]) 
     return {r[0]: TimeCurve(x=r[1], y=r[2], y_min=r[3], y_max=r[4], it=r[5]) for r in rows}
 
 
-def _time_of_stored_buckets(session: Session, keys: list[int], plans: list[tuple]) -> dict[int, TimeCurve]:
+def _time_of_stored_buckets(session: Session, keys: list[int], plans: list[tuple], span: timerange.Span
+                            ) -> dict[int, TimeCurve]:
     """Whole stored buckets merged by iteration interval (as _iter_buckets_in), each placed at the
     time of its first point: one probe of the (series_key, iter) index per bucket (about 100 ms
     for 10 x 1,000 buckets; one index scan per series for all its first iterations, tried, was
@@ -282,7 +305,8 @@ def _time_of_stored_buckets(session: Session, keys: list[int], plans: list[tuple
                array_agg(b.low ORDER BY b.g), array_agg(b.high ORDER BY b.g),
                array_agg(b.first_iter ORDER BY b.g)
         FROM b CROSS JOIN LATERAL (
-            SELECT e.ts FROM scalar_events e WHERE e.series_key = b.k AND e.iter = b.first_iter
+            SELECT e.ts FROM {compact.rows('series_key = b.k', span, ('b.first_iter', 'b.first_iter'))} e
+            WHERE e.iter = b.first_iter
             LIMIT 1) t
         GROUP BY b.k""", {"keys": keys, "widths": [p[3] for p in plans],
                           "ratios": [p[2] // p[3] for p in plans], "b_los": [p[0] // p[3] for p in plans],

@@ -1,0 +1,99 @@
+"""Running compaction (the SQL is in db/queries/compact.py): a series at a time, each move its own
+transaction, so a compaction killed midway leaves every series either all rows or all blocks, and a
+re-run picks up the rest (series.compacted_received says which are left).
+
+Two ways it runs:
+- `events-service compact` (compaction_cli.py): every ended task's pending series, or given tasks'.
+- `PassRunner`, a daemon thread in every API process (COMPACT_INTERVAL_SEC, 0 = off): every
+  interval, a pass over the ended tasks' pending series. Several gunicorn workers and hosts run it;
+  each series' transaction first takes the pass' transaction advisory lock without waiting
+  (compact.try_lock_pass) and the pass stops when another runner holds it, so one runner works at a
+  time. Transaction-scoped locks only: safe behind PgBouncer's transaction pooling. A series being
+  written is skipped (try-lock on the series' own lock) and taken by a later pass.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from flask import Flask
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from events_service.db import session as db_session
+from events_service.db.queries import compact
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Summary:
+    series: int = 0
+    points: int = 0
+    skipped: int = 0  # series busy (being written): left for a later pass
+
+
+def compact_series(engine: Engine, keys: Iterable[int], *, wait: bool = True, elected: bool = False,
+                   progress: Callable[[int], None] | None = None) -> Summary:
+    """Compact these series, one transaction each. `elected`: take the pass lock in every transaction
+    and stop as soon as another runner holds it."""
+    summary = Summary()
+    for key in keys:
+        with Session(bind=engine) as session, session.begin():
+            if elected and not compact.try_lock_pass(session):
+                break
+            moved = compact.compact_series(session, key, wait=wait)
+        if moved is None:
+            summary.skipped += 1
+        else:
+            summary.series += 1
+            summary.points += moved
+        if progress:
+            progress(1)
+    return summary
+
+
+def run_pass(engine: Engine, limit: int = 1000) -> Summary:
+    """One periodic pass: the ended tasks' pending series, at most `limit` of them."""
+    with Session(bind=engine) as session:
+        keys = compact.pending(session, limit=limit)
+    return compact_series(engine, keys, wait=False, elected=True)
+
+
+class PassRunner(threading.Thread):
+    """Runs `run_pass` every `interval` seconds until stopped; errors are logged, never raised."""
+
+    def __init__(self, engine: Engine, interval: float) -> None:
+        super().__init__(name="compaction", daemon=True)
+        self.engine, self.interval = engine, interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                summary = run_pass(self.engine)
+                if summary.series:
+                    log.info("compacted %d points of %d series", summary.points, summary.series)
+            except Exception:  # noqa: BLE001 - a failed pass is retried at the next interval
+                log.exception("compaction pass failed")
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def init_app(app: Flask) -> None:
+    """Start a PassRunner in each worker process, on its first request (a thread does not survive
+    gunicorn's fork, and the engine is per process)."""
+    interval = app.config["COMPACT_INTERVAL_SEC"]
+    if not interval:
+        return
+    started: dict[str, int | None] = {"pid": None}
+
+    @app.before_request
+    def _start_runner() -> None:
+        if started["pid"] != os.getpid():
+            started["pid"] = os.getpid()
+            PassRunner(db_session.engine(), float(interval)).start()

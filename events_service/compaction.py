@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from events_service.db import session as db_session
 from events_service.db.queries import compact
+from events_service.ops import metrics
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +76,13 @@ class PassRunner(threading.Thread):
         while not self.stopped.wait(self.interval):
             try:
                 summary = run_pass(self.engine)
-                if summary.series:
-                    log.info("compacted %d points of %d series", summary.points, summary.series)
             except Exception:  # noqa: BLE001 - a failed pass is retried at the next interval
                 log.exception("compaction pass failed")
+                metrics.count_compaction_pass("failed")
+                continue
+            metrics.count_compaction_pass("ok", summary.points)
+            if summary.series:
+                log.info("compacted %d points of %d series", summary.points, summary.series)
 
     def stop(self) -> None:
         self.stopped.set()

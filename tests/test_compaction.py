@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
@@ -182,6 +183,11 @@ def test_resent_event_replaces_its_compacted_twin(api, app, keys, db, database_u
     assert all_events(api, task_id) == events
 
 
+def sample(name: str, **labels: str) -> float:
+    """A metric of this process as /metrics would show it (0 before its first count)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def test_ended_tasks_are_compacted_by_the_pass_and_one_runner_works_at_a_time(api, db, engine):
     created = api.call("tasks.create", name="ends", type="training")["id"]
     api.add_batch([scalar(created, i, value=float(i), timestamp=T0 + i) for i in range(50)])
@@ -197,6 +203,8 @@ def test_ended_tasks_are_compacted_by_the_pass_and_one_runner_works_at_a_time(ap
     summary = compaction.run_pass(engine)
     assert summary.points >= 50
     assert forms(db, created) == (50, 0, 0)
+    points_before = sample("events_compacted_points_total")
+    passes_before = sample("events_compaction_passes_total", outcome="ok")
     runner = compaction.PassRunner(engine, 0.05)
     runner.start()
     try:
@@ -208,6 +216,9 @@ def test_ended_tasks_are_compacted_by_the_pass_and_one_runner_works_at_a_time(ap
         runner.stop()
         runner.join(timeout=10)
     assert forms(db, created) == (60, 0, 0)
+    # /metrics counts the runner's passes and what they moved (the 10 new points at least)
+    assert sample("events_compaction_passes_total", outcome="ok") > passes_before
+    assert sample("events_compacted_points_total") - points_before >= 10
 
 
 def test_killed_compaction_loses_and_doubles_nothing(api, app, keys, db, database_url, task_id):

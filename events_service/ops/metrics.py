@@ -35,6 +35,11 @@ EVENTS_REFUSED = Counter("events_refused_total",
 SCROLL_PAGES = Counter("events_scroll_pages_total", "Pages served by scrolling endpoints", ["endpoint"])
 POOL_IN_USE = Gauge("events_db_pool_connections_in_use", "Database connections checked out of the pools "
                     "of the live workers", ["database"], multiprocess_mode="livesum")
+COMPACTION_PASSES = Counter("events_compaction_passes_total",
+                            "Periodic compaction passes run by this service's processes, by outcome (ok, failed)",
+                            ["outcome"])
+COMPACTED_POINTS = Counter("events_compacted_points_total",
+                           "Scalar points moved into compact blocks by the periodic passes")
 REPLICA_FALLBACKS = Counter("events_replica_fallbacks_total",
                             "Read requests sent to the primary because the read replica did not answer")
 
@@ -49,6 +54,11 @@ def count_events(ingested: Tally, refused: Tally) -> None:
         EVENTS_INGESTED.labels(event_type).inc(count)
     for event_type, count in refused.items():
         EVENTS_REFUSED.labels(event_type).inc(count)
+
+
+def count_compaction_pass(outcome: str, points: int = 0) -> None:
+    COMPACTION_PASSES.labels(outcome).inc()
+    COMPACTED_POINTS.inc(points)
 
 
 def count_scroll_page(endpoint: str) -> None:

@@ -36,7 +36,8 @@ SCROLL_PAGES = Counter("events_scroll_pages_total", "Pages served by scrolling e
 POOL_IN_USE = Gauge("events_db_pool_connections_in_use", "Database connections checked out of the pools "
                     "of the live workers", ["database"], multiprocess_mode="livesum")
 COMPACTION_PASSES = Counter("events_compaction_passes_total",
-                            "Periodic compaction passes run by this service's processes, by outcome (ok, failed)",
+                            "Periodic compaction passes run by this service's processes, by outcome "
+                            "(ok, failed)",
                             ["outcome"])
 COMPACTED_POINTS = Counter("events_compacted_points_total",
                            "Scalar points moved into compact blocks by the periodic passes")

@@ -74,7 +74,8 @@ def test_scalar_points_include_compacted_points(grafana, app, database_url, db):
     points = [scalar(task, i, metric="acc", variant="v", value=i / 4, timestamp=1_790_000_000_000 + i)
               for i in range(2500)]
     api.add_batch(points)
-    query = "SELECT iteration, ts_ms, value FROM dashboards.scalar_points WHERE task_id = %s ORDER BY iteration"
+    query = ("SELECT iteration, ts_ms, value FROM dashboards.scalar_points WHERE task_id = %s "
+             "ORDER BY iteration")
     before = grafana.execute(query, (task,)).fetchall()
     key = db.execute("SELECT key FROM tasks WHERE id = %s", (task,)).fetchone()[0]
     engine = create_engine(database_url)

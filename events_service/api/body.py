@@ -203,6 +203,18 @@ def deref(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]
     return schema
 
 
+def properties_of(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
+    """The properties a (sub)schema names, its `$ref` followed and the properties of its `allOf`
+    members included (models.conf's create and edit share their fields that way)."""
+    schema = deref(schema, definitions)
+    found: dict[str, Any] = {}
+    for member in schema.get("allOf", []):
+        if isinstance(member, dict):
+            found.update(properties_of(member, definitions))
+    found.update(schema.get("properties", {}))
+    return found
+
+
 def _types(schema: dict[str, Any], root: dict[str, Any]) -> tuple[str, ...]:
     """The JSON types a (sub)schema names, following its $ref; () when it names none."""
     schema = deref(schema, root.get("definitions", {}))
@@ -216,7 +228,7 @@ def query_fields(pairs: Iterable[tuple[str, list[str]]],
                  schema: dict[str, Any] | None = None) -> dict[str, Any]:
     """Query-string or form fields, typed by the request `schema` (with its definitions) as a JSON
     body is; a repeated name, a [] suffix or an array-typed field makes a list."""
-    properties = deref(schema or {}, (schema or {}).get("definitions", {})).get("properties", {})
+    properties = properties_of(schema or {}, (schema or {}).get("definitions", {}))
     fields: dict[str, Any] = {}
     for key, values in pairs:
         is_list = key.endswith("[]")

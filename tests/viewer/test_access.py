@@ -8,9 +8,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import make_credentials
 from tests.files.test_files import PNG, fetch, upload
-from tests.helpers import basic_auth, scalar
+from tests.helpers import scalar
 
 
 @pytest.fixture
@@ -76,14 +75,9 @@ def test_sign_out_ends_the_session(signed_in):
     assert signed_in.get("/").status_code == 302
 
 
-def test_another_companys_project_and_task_are_404(app, database_url, signed_in):
-    other = app.test_client()
-    key, secret = make_credentials(database_url, "viewer-access-other")
-    other_api = {"Authorization": basic_auth(key, secret)}
-    created = other.post("/projects.create", json={"name": "theirs"}, headers=other_api)
-    project = created.get_json()["data"]["id"]
-    task_id = other.post("/tasks.create", json={"name": "theirs", "type": "training", "project": project},
-                         headers=other_api).get_json()["data"]["id"]
+def test_another_companys_project_and_task_are_404(other, signed_in):
+    project = other.call("projects.create", name="theirs")["id"]
+    task_id = other.call("tasks.create", name="theirs", type="training", project=project)["id"]
     for path in (f"/projects/{project}", f"/projects/{project}/experiments/{task_id}/scalars",
                  f"/projects/*/experiments/{task_id}/console",
                  f"/projects/{project}/compare?tasks={task_id}"):

@@ -62,7 +62,8 @@ def _resolve_minimum(name: str, version: str, path: tuple[Any, ...]) -> int:
     definitions = API.definitions[name.split(".")[0]]
     node: dict[str, Any] = deref(API.endpoints[name][_version(name, version)].request, definitions)
     for step in path:
-        node = deref(node["items"] if isinstance(step, int) else properties_of(node, definitions)[step], definitions)
+        child = node["items"] if isinstance(step, int) else properties_of(node, definitions)[step]
+        node = deref(child, definitions)
     return int(node.get("minimum", 0))
 
 

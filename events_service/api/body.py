@@ -193,6 +193,18 @@ def _convert(value: str, types: tuple[str, ...]) -> Any:
     return value
 
 
+def query_integer(value: str) -> int | None:
+    """A query-string integer read as in a JSON body (for calls without a request schema, the
+    viewer's): ASCII only ("²", " 12", "+12", "1_0" are not numbers), an integral float the integer
+    it equals; None when the text is no such number."""
+    if not _NUMBER.fullmatch(value):
+        return None
+    number = loads(value)
+    if type(number) is float and number.is_integer():
+        return int(number)
+    return number if type(number) is int else None
+
+
 def deref(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
     """A (sub)schema with its local `$ref`s (#/definitions/name) followed."""
     for _ in range(10):  # a cycle of references is the schema's bug; stop rather than hang

@@ -111,10 +111,20 @@ def test_bad_input_is_a_message_never_a_500(signed_in, task):
             f"/ui/data/log?task={task_id}&before=yesterday": "'before' must be an integer",
             "/ui/data/tasks?sort=password": "'sort' must be one of",
             "/ui/data/tasks?after=[1": "'after' is not a cursor",
-            "/ui/data/compare?tasks=": "names no task"}
+            "/ui/data/compare?tasks=": "names no task",
+            # issue 14's rules for query strings: ASCII integers only, no NUL, cursors of this list only
+            f"/ui/data/scalars?task={task_id}&samples={quote('١٢')}": "'samples' must be an integer",
+            f"/ui/data/scalars?task={task_id}&samples=%2B5": "'samples' must be an integer",
+            f"/ui/data/scalars?task={task_id}&metric=lo%00ss&lo=0&hi=5": "'metric' must not contain NUL",
+            f"/ui/data/debug?task={task_id}&metric=a%00": "'metric' must not contain NUL",
+            f"/ui/data/tasks?sort=last_iteration&after={quote('[1e400, 1]')}": "'after' is not a cursor",
+            f"/ui/data/tasks?sort=name&after={quote(json.dumps(['x' + chr(0), 1]))}": "is not a cursor",
+            f"/ui/data/tasks?sort=name&after={quote(json.dumps(['x', 10**30]))}": "'after' is not a cursor"}
     for path, wanted in data.items():
         response = signed_in.get(path)
         assert response.status_code == 400 and wanted in response.get_json()["error"], path
+    as_float = signed_in.get(f"/ui/data/scalars?task={task_id}&samples=5.0")  # the integer it equals
+    assert as_float.get_json() == signed_in.get(f"/ui/data/scalars?task={task_id}&samples=5").get_json()
     huge = signed_in.get(f"/ui/data/scalars?task={task_id}&metric=loss&lo={-2**63}&hi={2**63 - 1}&x=time")
     assert huge.status_code == 200 and len(huge.get_json()["metrics"]["loss"]["total"]["x"]) == 50
     for x in ("iter", "time"):

@@ -7,13 +7,12 @@ the fields from the schema itself, so a new endpoint or field is covered as soon
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from events_service.api.body import deref, properties_of
-from tests.fuzzing import API, example, schema_types
+from tests.fuzzing import API, example, schema_types, with_literal
 
 HUGE = ["9223372036854775808", "1208925819614629174706176", "-1180591620717411303424", "1e300",
         "-9223372036854777856", "9.3e18"]
@@ -49,20 +48,6 @@ def integer_fields():
                 stack.append((path + (0,), node["items"]))
 
 
-def with_value(base: Any, path: tuple[Any, ...], literal: str) -> str:
-    """The JSON text of `base` with the field at `path` set to the raw number `literal`."""
-    marker = "__HUGE__"
-    data = json.loads(json.dumps(base))
-    node = data
-    for step, following in zip(path, path[1:]):
-        if isinstance(step, int):
-            node = node[step]
-        else:
-            node = node.setdefault(step, [{}] if isinstance(following, int) else {})
-    node[path[-1]] = marker
-    return json.dumps(data).replace(f'"{marker}"', literal)
-
-
 FIELDS = list(integer_fields())
 
 
@@ -81,7 +66,7 @@ def test_the_sweep_covers_the_fields_that_failed(request):
 @pytest.mark.parametrize("name,version,base,path", FIELDS)
 def test_integers_beyond_64_bits_are_400_12_naming_the_field(client, name, version, base, path):
     for literal in HUGE:
-        response = client.post(f"/v{version}/{name}", data=with_value(base, path, literal),
+        response = client.post(f"/v{version}/{name}", data=with_literal(base, path, literal),
                                content_type="application/json")
         meta = response.get_json()["meta"]
         assert (response.status_code, meta["result_subcode"]) == (400, 12), (literal, meta["result_msg"])

@@ -27,7 +27,8 @@ import pytest
 from events_service.api import body
 from events_service.api.body import deref, properties_of
 from events_service.api.schema import INT64_MAX, INT64_MIN
-from tests.api.test_bounds import API, FIELDS, requests_by_endpoint, with_value
+from tests.api.test_bounds import API, FIELDS, requests_by_endpoint
+from tests.fuzzing import with_literal
 from tests.helpers import basic_auth, log, scalar
 
 
@@ -46,12 +47,12 @@ def answer(response) -> tuple[Any, ...]:
 @pytest.mark.parametrize("name,version,base,path", FIELDS)
 def test_integral_float_is_the_integer_it_equals(client, name, version, base, path):
     value = max(2, _resolve_minimum(name, version, path))
-    as_int = client.post(f"/v{version}/{name}", data=with_value(base, path, str(value)),
+    as_int = client.post(f"/v{version}/{name}", data=with_literal(base, path, str(value)),
                          content_type="application/json")
-    as_float = client.post(f"/v{version}/{name}", data=with_value(base, path, f"{value}.0"),
+    as_float = client.post(f"/v{version}/{name}", data=with_literal(base, path, f"{value}.0"),
                            content_type="application/json")
     assert as_float.status_code < 500 and answer(as_float) == answer(as_int)
-    fractional = client.post(f"/v{version}/{name}", data=with_value(base, path, f"{value}.5"),
+    fractional = client.post(f"/v{version}/{name}", data=with_literal(base, path, f"{value}.5"),
                              content_type="application/json")
     meta = fractional.get_json()["meta"]
     assert (fractional.status_code, meta["result_subcode"]) == (400, 12), meta["result_msg"]

@@ -49,9 +49,10 @@ def test_wrong_keys_and_foreign_redirects_are_refused(app, credentials):
     assert "Set-Cookie" not in wrong.headers
     unknown = client.post("/ui/signin", data={"access_key": "NOSUCHKEY\x00", "secret_key": "x"})
     assert unknown.status_code == 401
-    elsewhere = client.post("/ui/signin", data={"access_key": credentials[0], "secret_key": credentials[1],
-                                                "next": "//evil.example/"})
-    assert elsewhere.headers["Location"] == "/"
+    keys = {"access_key": credentials[0], "secret_key": credentials[1]}
+    for target in ("//evil.example/", "/\\evil.example/", "/x\r\nSet-Cookie: a=b"):
+        elsewhere = client.post("/ui/signin", data={**keys, "next": target})
+        assert (elsewhere.status_code, elsewhere.headers["Location"]) == (303, "/"), target
 
 
 def test_no_page_or_data_without_sign_in(app, task):

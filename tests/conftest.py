@@ -41,6 +41,11 @@ def database_url_from_env() -> str:
     return os.environ.get("EVENTS_TEST_DATABASE_URL", DEFAULT_URL)
 
 
+def dsn(url: str) -> str:
+    """The libpq DSN of a SQLAlchemy URL (postgresql+psycopg://...), for psycopg.connect."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def server_dsn(url: str, database: str = "postgres") -> str:
     """A libpq DSN for another database on the same server (to create or drop databases)."""
     return make_url(url).set(drivername="postgresql", database=database).render_as_string(hide_password=False)

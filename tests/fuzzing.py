@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import requests
 from hypothesis import strategies as st
 
-from events_service.api.body import deref
+from events_service.api.body import deref, properties_of
 from events_service.api.schema import ApiSchema
 from events_service.api.versions import Version
 from events_service.config import DEFAULTS
@@ -210,7 +210,7 @@ def example(node: dict[str, Any], definitions: dict[str, Any], seed: Seed | None
         return node["const"]
     kinds = schema_types(node)
     if "object" in kinds:
-        props = node.get("properties", {})
+        props = properties_of(node, definitions)
         return {key: example(props.get(key, {"type": "string"}), definitions, seed, key)
                 for key in node.get("required", [])}
     if "array" in kinds:
@@ -234,7 +234,7 @@ def field_paths(request: dict[str, Any], definitions: dict[str, Any]) -> list[tu
             paths.append(path)
         if depth > 4:
             continue
-        for key, child in node.get("properties", {}).items():
+        for key, child in properties_of(node, definitions).items():
             stack.append((path + (key,), child, depth + 1))
         if isinstance(node.get("items"), dict) and path:
             stack.append((path + (0,), node["items"], depth + 1))

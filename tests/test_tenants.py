@@ -5,15 +5,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import make_credentials
-from tests.helpers import ApiHelper, basic_auth, scalar
-
-
-@pytest.fixture(scope="module")
-def other(app, database_url) -> ApiHelper:
-    """The API as seen by another company's caller."""
-    key, secret = make_credentials(database_url, f"other company {uuid.uuid4().hex[:8]}")
-    return ApiHelper(app, app.test_client(authorization=basic_auth(key, secret)))
+from tests.helpers import ApiHelper, scalar
 
 
 def test_another_companys_task_is_invalid_and_its_events_invisible(api, other, task_id):

@@ -193,6 +193,18 @@ def _convert(value: str, types: tuple[str, ...]) -> Any:
     return value
 
 
+def query_integer(value: str) -> int | None:
+    """A query-string integer read as in a JSON body (for calls without a request schema, the
+    viewer's): ASCII only ("²", " 12", "+12", "1_0" are not numbers), an integral float the integer
+    it equals; None when the text is no such number."""
+    if not _NUMBER.fullmatch(value):
+        return None
+    number = loads(value)
+    if type(number) is float and number.is_integer():
+        return int(number)
+    return number if type(number) is int else None
+
+
 def deref(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
     """A (sub)schema with its local `$ref`s (#/definitions/name) followed."""
     for _ in range(10):  # a cycle of references is the schema's bug; stop rather than hang
@@ -201,6 +213,18 @@ def deref(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]
             break
         schema = definitions.get(ref.rsplit("/", 1)[-1], {})
     return schema
+
+
+def properties_of(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any]:
+    """The properties a (sub)schema names, its `$ref` followed and the properties of its `allOf`
+    members included (models.conf's create and edit share their fields that way)."""
+    schema = deref(schema, definitions)
+    found: dict[str, Any] = {}
+    for member in schema.get("allOf", []):
+        if isinstance(member, dict):
+            found.update(properties_of(member, definitions))
+    found.update(schema.get("properties", {}))
+    return found
 
 
 def _types(schema: dict[str, Any], root: dict[str, Any]) -> tuple[str, ...]:
@@ -216,7 +240,7 @@ def query_fields(pairs: Iterable[tuple[str, list[str]]],
                  schema: dict[str, Any] | None = None) -> dict[str, Any]:
     """Query-string or form fields, typed by the request `schema` (with its definitions) as a JSON
     body is; a repeated name, a [] suffix or an array-typed field makes a list."""
-    properties = deref(schema or {}, (schema or {}).get("definitions", {})).get("properties", {})
+    properties = properties_of(schema or {}, (schema or {}).get("definitions", {}))
     fields: dict[str, Any] = {}
     for key, values in pairs:
         is_list = key.endswith("[]")

@@ -184,19 +184,31 @@ def _authenticate(call: Call) -> None:
     """
     kind, first, second = auth.parse_authorization(request.headers.get("Authorization"))
     if kind == "bearer":
-        identity = auth.read_token(first, current_app.config["SECRET_KEY"])
-        company_key = tenants.existing_company_key(db_session.engine(), identity.company_id)
-        if company_key is None:
-            raise errors.InvalidToken("unknown company")
+        identity, company_key = check_token(first)
     else:
-        # An access key with NUL cannot exist (nor be sent to PostgreSQL): answered as unknown,
-        # one hash spent.
-        found = credentials.active(call.db, first) if "\x00" not in first else None
-        if not auth.verify_secret(second, found.secret_hash if found else None) or found is None:
-            raise errors.InvalidCredentials()
-        identity = auth.Identity(found.company_id, found.user_id, found.user_name, found.company_name)
-        company_key = found.company_key
+        identity, company_key = check_key_pair(call.db, first, second)
     call.identity, call.company_id, call.company_key = identity, identity.company_id, company_key
+
+
+def check_token(token: str) -> tuple[auth.Identity, int]:
+    """The identity and company key a signed token carries (no credentials lookup); 401 otherwise.
+    Also the viewer's session cookie (events_service.viewer.signin)."""
+    identity = auth.read_token(token, current_app.config["SECRET_KEY"])
+    company_key = tenants.existing_company_key(db_session.engine(), identity.company_id)
+    if company_key is None:
+        raise errors.InvalidToken("unknown company")
+    return identity, company_key
+
+
+def check_key_pair(session: Any, access_key: str, secret: str) -> tuple[auth.Identity, int]:
+    """The identity and company key of an active key pair; 401 otherwise, one hash spent either way.
+    Also the viewer's sign-in form (events_service.viewer.signin)."""
+    # An access key with NUL cannot exist (nor be sent to PostgreSQL): answered as unknown.
+    found = credentials.active(session, access_key) if "\x00" not in access_key else None
+    if not auth.verify_secret(secret, found.secret_hash if found else None) or found is None:
+        raise errors.InvalidCredentials()
+    identity = auth.Identity(found.company_id, found.user_id, found.user_name, found.company_name)
+    return identity, found.company_key
 
 
 def authenticated_call() -> Call:

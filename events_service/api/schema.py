@@ -10,7 +10,7 @@ from typing import Any
 from jsonschema import Draft7Validator, validators
 from pyhocon import ConfigFactory
 
-from events_service.api.body import deref
+from events_service.api.body import deref, properties_of
 from events_service.api.versions import Version
 
 
@@ -125,7 +125,7 @@ def null_is_absent(request: dict[str, Any], definitions: dict[str, Any]) -> froz
     request = deref(request, definitions)
     required = set(request.get("required", []))
     return frozenset(
-        name for name, prop in request.get("properties", {}).items()
+        name for name, prop in properties_of(request, definitions).items()
         if name not in required and not Draft7Validator(dict(prop, definitions=definitions)).is_valid(None))
 
 

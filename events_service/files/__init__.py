@@ -77,6 +77,7 @@ def upload() -> Response:
         if not parts:
             raise errors.ValidationError("field 'file': the body holds no file part")
         targets = {name: store.resolve(files_dir, call.company_id, name) for name in parts}
+        store.check_free(list(targets.values()))
         for name, part in parts.items(multi=True):
             part.stream.close()
             store.commit(part.stream.name, targets[name])

@@ -81,6 +81,16 @@ def temporary_file(folder: Path) -> Any:
     return tempfile.NamedTemporaryFile(dir=folder, prefix=".upload-", delete=False)
 
 
+def check_free(targets: list[Path]) -> None:
+    """400 before any part of an upload is written when a file and a folder would share a path: a
+    target that is a folder (on disk, or above another target of the same upload), or one below a
+    file on disk. (commit checks again, for an upload racing another.)"""
+    folders = {parent for target in targets for parent in target.parents}
+    for target in targets:
+        if target.is_dir() or target in folders or any(parent.is_file() for parent in target.parents):
+            raise errors.ValidationError("field 'path': a file and a folder cannot have the same path")
+
+
 def commit(temporary: str, target: Path) -> None:
     """Move the complete upload into place (replacing an older file of that path)."""
     try:

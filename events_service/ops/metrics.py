@@ -7,8 +7,9 @@ worker's files. Without that variable (the Flask test client, a plain `flask run
 in the process's own registry. Flask-free: the request hooks, the database session and the
 handlers' helpers call these functions with plain values.
 
-Label values are bounded: an endpoint label is a name the schema defines (or "unmatched"), an
-event type one of the five the API knows (or "unknown"), so no client can grow the series count.
+Label values are bounded: an endpoint label is a name the schema defines, a route's template
+(/files/<path:path>) or "unmatched", an event type one of the five the API knows (or "unknown"),
+so no client can grow the series count.
 """
 from __future__ import annotations
 

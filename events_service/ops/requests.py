@@ -36,13 +36,14 @@ def _started() -> None:
 
 
 def endpoint_label() -> str:
-    """The API endpoint's name when the path named one the schema has; the route of the service's
-    own pages (/health, /openapi.json...); "unmatched" for anything else (a client-chosen path)."""
+    """The API endpoint's name when the path named one the schema has; the route's template for the
+    service's own routes (/health, /files/<path:path>, /projects/<project_id>: one label per rule,
+    never the client's path); "unmatched" for anything else (the API's catch-all route, no route)."""
     call = g.get("call")
-    if call is not None:
-        return call.name if call.actual_version is not None else UNMATCHED
+    if call is not None and call.actual_version is not None:
+        return call.name
     rule = request.url_rule
-    if rule is not None and "<" not in rule.rule:
+    if rule is not None and not rule.endpoint.startswith("api."):
         return rule.rule
     return UNMATCHED
 

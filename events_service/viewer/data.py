@@ -10,6 +10,7 @@ from typing import Any
 from flask import Response, current_app, g, request
 
 from events_service import jsonutil
+from events_service.api import body
 from events_service.api.routes import content_disposition
 from events_service.db.queries import scalars as scalar_queries
 from events_service.db.queries import tasks as task_queries
@@ -29,13 +30,21 @@ MAX_PLOTS = 500
 X_KEYS = ("iter", "time")  # the chart's x: iterations, or event time (epoch ms)
 
 
+@blueprint.before_request
+def _no_nul() -> None:
+    """A NUL character cannot reach PostgreSQL text (it was a 500 in ?metric= of a zoom)."""
+    for name, value in request.args.items(multi=True):
+        if "\x00" in name or "\x00" in value:
+            raise BadInput(f"{name.replace(chr(0), '')!r} must not contain NUL characters")
+
+
 def _int(name: str, default: int | None = None, low: int = INT64_MIN, high: int = INT64_MAX) -> int | None:
+    """An integer parameter as the API reads one from a query string; empty or null is absent."""
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None or raw in ("", "null"):
         return default
-    try:
-        value = int(raw)
-    except ValueError:
+    value = body.query_integer(raw)
+    if value is None:
         raise BadInput(f"'{name}' must be an integer, got {raw[:40]!r}")
     if not low <= value <= high:
         raise BadInput(f"'{name}' must be between {low} and {high}, got {value}")
@@ -56,8 +65,18 @@ def _cursor_value(sort: str, raw: Any) -> Any:
     if sort in ("last_update", "created"):
         return datetime.fromisoformat(raw)
     if sort == "last_iteration":
-        return int(raw)
-    return str(raw)
+        return _int64(raw)
+    if not isinstance(raw, str) or "\x00" in raw:
+        raise ValueError(raw)
+    raw.encode()  # a lone surrogate ("\ud800"), which no database text holds: UnicodeEncodeError
+    return raw
+
+
+def _int64(value: Any) -> int:
+    """A cursor's integer (an iteration, a row key); ValueError for anything else (1e400, 2**70)."""
+    if type(value) is not int or not INT64_MIN <= value <= INT64_MAX:
+        raise ValueError(value)
+    return value
 
 
 @blueprint.get("/ui/data/tasks")
@@ -75,10 +94,10 @@ def task_list() -> Response:
     if request.args.get("after"):
         try:
             value, key = json.loads(request.args["after"])
-            after = (_cursor_value(sort, value), int(key))
+            after = (_cursor_value(sort, value), _int64(key))
         except (ValueError, TypeError):
             raise BadInput("'after' is not a cursor of this list")
-    search = request.args.get("q", "")[:200].replace("\x00", "")
+    search = request.args.get("q", "")[:200]
     rows = viewer_queries.task_page(db(), g.viewer.company_key, found.key if found else None, search=search,
                                     sort=sort, descending=order == "desc", after=after, limit=PAGE + 1)
     more = len(rows) > PAGE
@@ -278,7 +297,7 @@ def log_lines() -> Response:
     with ?q= the newest lines containing it (before `before_id` too, when scrolling back)."""
     task_id = _task_arg()
     before, after = _int("before"), _int("after")
-    needle = request.args.get("q", "").replace("\x00", "")[:200]
+    needle = request.args.get("q", "")[:200]
     call = service_call("events.get_task_log")
     if needle:
         task = task_queries.require(call.db, call.company_key, task_id)

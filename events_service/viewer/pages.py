@@ -24,8 +24,10 @@ PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
 def _local(target: str | None) -> str:
-    """A redirect target on this site only (no //host or scheme: no open redirect)."""
-    if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
+    """A redirect target on this site only (no //host or scheme: no open redirect; no backslash, which
+    browsers read as a slash in /\\host; no control character, which cannot go into a header)."""
+    if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc \
+            or "\\" in target or not target.isprintable():
         return "/"
     return target
 

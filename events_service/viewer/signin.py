@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from flask import Response, current_app, request
 
 from events_service import auth, errors
+from events_service.api.routes import check_key_pair, check_token
 from events_service.db import session as db_session
-from events_service.db.queries import credentials, tenants
 
 COOKIE = "events_viewer"
 # A session lasts a working day; the token inside also expires then.
@@ -29,13 +29,10 @@ class Viewer:
 
 def check_keys(access_key: str, secret_key: str) -> auth.Identity | None:
     """The identity of an active key pair, as the API's Basic authentication checks it; None otherwise."""
-    if not access_key or not secret_key or "\x00" in access_key:
-        auth.verify_secret(secret_key, None)  # as long as a known key's check
+    try:
+        return check_key_pair(db_session.get(autocommit=True), access_key, secret_key)[0]
+    except errors.ApiError:
         return None
-    found = credentials.active(db_session.get(autocommit=True), access_key)
-    if not auth.verify_secret(secret_key, found.secret_hash if found else None) or found is None:
-        return None
-    return auth.Identity(found.company_id, found.user_id, found.user_name, found.company_name)
 
 
 def sign_in(response: Response, identity: auth.Identity) -> None:
@@ -55,8 +52,6 @@ def current() -> Viewer | None:
     if not token:
         return None
     try:
-        identity = auth.read_token(token, current_app.config["SECRET_KEY"])
+        return Viewer(*check_token(token))
     except errors.ApiError:
         return None
-    key = tenants.existing_company_key(db_session.engine(), identity.company_id)
-    return Viewer(identity, key) if key is not None else None

@@ -25,9 +25,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from events_service.api import body
-from events_service.api.body import deref
+from events_service.api.body import deref, properties_of
 from events_service.api.schema import INT64_MAX, INT64_MIN
-from tests.api.test_bounds import API, FIELDS, requests_by_endpoint, with_value
+from tests.api.test_bounds import API, FIELDS, requests_by_endpoint
+from tests.fuzzing import with_literal
 from tests.helpers import basic_auth, log, scalar
 
 
@@ -46,12 +47,12 @@ def answer(response) -> tuple[Any, ...]:
 @pytest.mark.parametrize("name,version,base,path", FIELDS)
 def test_integral_float_is_the_integer_it_equals(client, name, version, base, path):
     value = max(2, _resolve_minimum(name, version, path))
-    as_int = client.post(f"/v{version}/{name}", data=with_value(base, path, str(value)),
+    as_int = client.post(f"/v{version}/{name}", data=with_literal(base, path, str(value)),
                          content_type="application/json")
-    as_float = client.post(f"/v{version}/{name}", data=with_value(base, path, f"{value}.0"),
+    as_float = client.post(f"/v{version}/{name}", data=with_literal(base, path, f"{value}.0"),
                            content_type="application/json")
     assert as_float.status_code < 500 and answer(as_float) == answer(as_int)
-    fractional = client.post(f"/v{version}/{name}", data=with_value(base, path, f"{value}.5"),
+    fractional = client.post(f"/v{version}/{name}", data=with_literal(base, path, f"{value}.5"),
                              content_type="application/json")
     meta = fractional.get_json()["meta"]
     assert (fractional.status_code, meta["result_subcode"]) == (400, 12), meta["result_msg"]
@@ -62,7 +63,8 @@ def _resolve_minimum(name: str, version: str, path: tuple[Any, ...]) -> int:
     definitions = API.definitions[name.split(".")[0]]
     node: dict[str, Any] = deref(API.endpoints[name][_version(name, version)].request, definitions)
     for step in path:
-        node = deref(node["items"] if isinstance(step, int) else node["properties"][step], definitions)
+        child = node["items"] if isinstance(step, int) else properties_of(node, definitions)[step]
+        node = deref(child, definitions)
     return int(node.get("minimum", 0))
 
 
@@ -171,8 +173,8 @@ def test_query_string_text_field_of_digits_stays_text(api, client):
 # --- null means absent ------------------------------------------------------------------------
 
 def nullable_cases():
-    for name, version, request, base, _ in requests_by_endpoint():
-        for field in request.get("properties", {}):
+    for name, version, request, base, definitions in requests_by_endpoint():
+        for field in properties_of(request, definitions):
             yield pytest.param(name, str(version), base, field, field in request.get("required", []),
                                id=f"{name}-{version}-{field}")
 
@@ -183,6 +185,7 @@ NULLABLE = list(nullable_cases())
 def test_the_null_sweep_covers_what_clearml_sends():
     optional = {(p.values[0], p.values[1], p.values[3]) for p in NULLABLE if not p.values[4]}
     assert ("events.get_task_log", "2.9", "from_timestamp") in optional
+    assert ("models.edit", "2.1", "comment") in optional  # a field of an allOf member
 
 
 @pytest.mark.parametrize("name,version,base,field,required", NULLABLE)

@@ -76,6 +76,19 @@ def test_traversal_in_a_download_is_400(client, url):
     assert client.get(url).status_code == 400
 
 
+def test_a_file_and_a_folder_of_one_path_are_400_and_nothing_is_written(app, client):
+    folder = unique("clash")
+    before = stored(app)
+    for parts in ({f"{folder}/b.txt": b"file", f"{folder}/b.txt/c": b"below it"},  # in one upload
+                  {f"{folder}/d/e": b"x", f"{folder}/d": b"the folder"}):
+        response = upload(client, parts)
+        assert response.status_code == 400 and "field 'path'" in response.get_json()["meta"]["result_msg"]
+        assert stored(app) == before, parts  # all or nothing: no part of a refused upload stays
+    assert upload(client, {f"{folder}/f": b"a file"}).status_code == 200
+    assert upload(client, {f"{folder}/g": b"x", f"{folder}/f/h": b"below a file"}).status_code == 400
+    assert fetch(client, f"/files/{folder}/g").status_code == 404
+
+
 def test_another_companys_file_does_not_exist_for_the_caller(client, other):
     other = other.client
     path = unique("artifacts/secret/secret.bin")

@@ -14,6 +14,8 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import make_url
 
+from tests.conftest import dsn
+
 PGBOUNCER = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
 CONFIG = """\
 [databases]
@@ -60,11 +62,10 @@ def pgbouncer(database_url: str, port: int):
 
 
 def _wait_until_up(url: str, proc: subprocess.Popen, folder: Path) -> None:
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     deadline = time.time() + 30
     while True:
         try:
-            with psycopg.connect(dsn, connect_timeout=5, prepare_threshold=None) as conn:
+            with psycopg.connect(dsn(url), connect_timeout=5, prepare_threshold=None) as conn:
                 conn.execute("SELECT 1")
             return
         except psycopg.OperationalError:

@@ -18,11 +18,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import make_url
 
-from tests.conftest import free_port
-
-
-def dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+from tests.conftest import dsn, free_port
 
 
 def server_binaries(url: str) -> Path:

@@ -75,6 +75,21 @@ def test_requests_are_counted_by_endpoint_and_status(api, anonymous):
     assert not [key for key in after if "whatever" in str(key)]  # no label from the client's path
 
 
+def test_files_and_pages_are_counted_by_route_not_by_path(anonymous):
+    """The files store and the viewer's pages: one label per route template, whatever the path."""
+    before = metrics(anonymous)
+    names = [uuid.uuid4().hex for _ in range(2)]
+    for name in names:
+        assert anonymous.get(f"/files/{name}/a.png").status_code == 401
+        assert anonymous.get(f"/projects/{name}").status_code == 302  # to the sign-in page
+    after = metrics(anonymous)
+    counted = "events_http_requests_total"
+    for route, status in (("/files/<path:path>", "401"), ("/projects/<project_id>", "302")):
+        assert value(after, counted, endpoint=route, status=status) == \
+            value(before, counted, endpoint=route, status=status) + 2, route
+    assert not [key for key in after if any(name in str(key) for name in names)]
+
+
 def test_events_ingested_and_refused_per_type(api, anonymous, task_id):
     before = metrics(anonymous)
     api.add_batch([scalar(task_id, 1), scalar(task_id, 2), log(task_id, "hello"),

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from events_service.db.session import make_engine
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, dsn, free_port
 from tests.ops.pgbouncer import pgbouncer
 
 
@@ -26,10 +26,6 @@ from tests.ops.pgbouncer import pgbouncer
 def bouncer(database_url):
     with pgbouncer(database_url, free_port()) as url:
         yield url
-
-
-def dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def test_endpoint_suite_through_pgbouncer(database_url):

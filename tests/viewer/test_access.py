@@ -8,9 +8,8 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import make_credentials
 from tests.files.test_files import PNG, fetch, upload
-from tests.helpers import basic_auth, scalar
+from tests.helpers import scalar
 
 
 @pytest.fixture
@@ -50,9 +49,10 @@ def test_wrong_keys_and_foreign_redirects_are_refused(app, credentials):
     assert "Set-Cookie" not in wrong.headers
     unknown = client.post("/ui/signin", data={"access_key": "NOSUCHKEY\x00", "secret_key": "x"})
     assert unknown.status_code == 401
-    elsewhere = client.post("/ui/signin", data={"access_key": credentials[0], "secret_key": credentials[1],
-                                                "next": "//evil.example/"})
-    assert elsewhere.headers["Location"] == "/"
+    keys = {"access_key": credentials[0], "secret_key": credentials[1]}
+    for target in ("//evil.example/", "/\\evil.example/", "/x\r\nSet-Cookie: a=b"):
+        elsewhere = client.post("/ui/signin", data={**keys, "next": target})
+        assert (elsewhere.status_code, elsewhere.headers["Location"]) == (303, "/"), target
 
 
 def test_no_page_or_data_without_sign_in(app, task):
@@ -76,14 +76,9 @@ def test_sign_out_ends_the_session(signed_in):
     assert signed_in.get("/").status_code == 302
 
 
-def test_another_companys_project_and_task_are_404(app, database_url, signed_in):
-    other = app.test_client()
-    key, secret = make_credentials(database_url, "viewer-access-other")
-    other_api = {"Authorization": basic_auth(key, secret)}
-    created = other.post("/projects.create", json={"name": "theirs"}, headers=other_api)
-    project = created.get_json()["data"]["id"]
-    task_id = other.post("/tasks.create", json={"name": "theirs", "type": "training", "project": project},
-                         headers=other_api).get_json()["data"]["id"]
+def test_another_companys_project_and_task_are_404(other, signed_in):
+    project = other.call("projects.create", name="theirs")["id"]
+    task_id = other.call("tasks.create", name="theirs", type="training", project=project)["id"]
     for path in (f"/projects/{project}", f"/projects/{project}/experiments/{task_id}/scalars",
                  f"/projects/*/experiments/{task_id}/console",
                  f"/projects/{project}/compare?tasks={task_id}"):
@@ -117,10 +112,20 @@ def test_bad_input_is_a_message_never_a_500(signed_in, task):
             f"/ui/data/log?task={task_id}&before=yesterday": "'before' must be an integer",
             "/ui/data/tasks?sort=password": "'sort' must be one of",
             "/ui/data/tasks?after=[1": "'after' is not a cursor",
-            "/ui/data/compare?tasks=": "names no task"}
+            "/ui/data/compare?tasks=": "names no task",
+            # issue 14's rules for query strings: ASCII integers only, no NUL, cursors of this list only
+            f"/ui/data/scalars?task={task_id}&samples={quote('١٢')}": "'samples' must be an integer",
+            f"/ui/data/scalars?task={task_id}&samples=%2B5": "'samples' must be an integer",
+            f"/ui/data/scalars?task={task_id}&metric=lo%00ss&lo=0&hi=5": "'metric' must not contain NUL",
+            f"/ui/data/debug?task={task_id}&metric=a%00": "'metric' must not contain NUL",
+            f"/ui/data/tasks?sort=last_iteration&after={quote('[1e400, 1]')}": "'after' is not a cursor",
+            f"/ui/data/tasks?sort=name&after={quote(json.dumps(['x' + chr(0), 1]))}": "is not a cursor",
+            f"/ui/data/tasks?sort=name&after={quote(json.dumps(['x', 10**30]))}": "'after' is not a cursor"}
     for path, wanted in data.items():
         response = signed_in.get(path)
         assert response.status_code == 400 and wanted in response.get_json()["error"], path
+    as_float = signed_in.get(f"/ui/data/scalars?task={task_id}&samples=5.0")  # the integer it equals
+    assert as_float.get_json() == signed_in.get(f"/ui/data/scalars?task={task_id}&samples=5").get_json()
     huge = signed_in.get(f"/ui/data/scalars?task={task_id}&metric=loss&lo={-2**63}&hi={2**63 - 1}&x=time")
     assert huge.status_code == 200 and len(huge.get_json()["metrics"]["loss"]["total"]["x"]) == 50
     for x in ("iter", "time"):

@@ -17,7 +17,7 @@ rows: an insert by another task cannot slip in between the check and the drop).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from events_service.db.queries import compact, timerange
 from events_service.db.queries.delete import delete_events
 from events_service.db.queries.events import SOURCES
+from events_service.db.queries.filters import Where
 
 TYPE_TABLES = {event_type: table for event_type, (table, _) in SOURCES.items()}
 
@@ -105,21 +106,17 @@ class Plan:
 def select_tasks(session: Session, *, older_than_days: float | None, company_key: int | None,
                  project_key: int | None, lock: bool) -> list[Selected]:
     """Tasks holding events that match every given criterion; their rows locked FOR UPDATE if `lock`."""
-    where: list[str] = ["true"]
-    params: dict[str, Any] = {}
+    where = Where("true")
     if company_key is not None:
-        where.append("t.company_key = :ck")
-        params["ck"] = company_key
+        where.add("t.company_key = :ck", ck=company_key)
     if project_key is not None:
-        where.append("t.project_key = :pk")
-        params["pk"] = project_key
+        where.add("t.project_key = :pk", pk=project_key)
     if older_than_days is not None:
-        where.append("greatest(t.last_update, t.created, "
-                     "to_timestamp((SELECT max(last_received) FROM series WHERE task_key = t.key) / 1000.0)) "
-                     "< now() - make_interval(secs => :age)")
-        params["age"] = older_than_days * 86400
-    keys = session.execute(text(f"SELECT t.key FROM tasks t WHERE {' AND '.join(where)} ORDER BY t.key"
-                                + (" FOR UPDATE" if lock else "")), params).scalars().all()
+        where.add("greatest(t.last_update, t.created, "
+                  "to_timestamp((SELECT max(last_received) FROM series WHERE task_key = t.key) / 1000.0)) "
+                  "< now() - make_interval(secs => :age)", age=older_than_days * 86400)
+    keys = session.execute(text(f"SELECT t.key FROM tasks t WHERE {where.sql} ORDER BY t.key"
+                                + (" FOR UPDATE" if lock else "")), where.params).scalars().all()
     rows = session.execute(text(
         "SELECT t.key, t.id, coalesce(sum(s.event_count), 0)::bigint FROM tasks t "
         "JOIN series s ON s.task_key = t.key WHERE t.key = ANY(:keys) GROUP BY t.key, t.id ORDER BY t.key"),

@@ -129,6 +129,8 @@ series = Table(
     Column("last_received", BigInteger),
     # last_received when the series was last compacted into scalar_blocks (0008)
     Column("compacted_received", BigInteger),
+    # the finest scalar_buckets width kept: 10, or 100 once an ended task's series was compacted (0010)
+    Column("finest_width", SmallInteger, nullable=False, server_default="10"),
     UniqueConstraint("task_key", "event_type", "metric", "variant"),
 )
 
@@ -195,8 +197,13 @@ scalar_blocks = Table(
     Column("n_values", Integer, nullable=False),
     Column("one_worker", Text),
     Column("one_received", BigInteger),
-    Column("ids", ARRAY(BigInteger), nullable=False),
-    Column("times", ARRAY(BigInteger), nullable=False),
+    # ids and times as base + (ordinal - 1) * step + residual, the residuals NULL when all 0 (0010)
+    Column("ids_base", BigInteger, nullable=False),
+    Column("ids_step", BigInteger, nullable=False),
+    Column("ids", ARRAY(BigInteger)),
+    Column("times_base", BigInteger, nullable=False),
+    Column("times_step", BigInteger, nullable=False),
+    Column("times", ARRAY(BigInteger)),
     Column("vals", ARRAY(Double), nullable=False),
     Column("iters", ARRAY(BigInteger)),
     Column("workers", ARRAY(Text)),

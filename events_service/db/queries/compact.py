@@ -27,13 +27,17 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from events_service.db.queries import timerange
+from events_service.sampling import WIDTHS
 
 BLOCK = 1000
 COLUMNS = "company_key, task_key, series_key, id, ts, iter, worker, received, value, extra"
 _BUCKET = f"floor(iter::numeric / {BLOCK})::bigint"
 # A block's points as rows, the columns in COLUMNS' order (cb: the scalar_blocks rows of {blocks}).
+# ids and times are stored as a line plus residuals (fit()): arithmetic on the ordinal, no window.
 _UNNESTED = """
-    SELECT cb.company_key, cb.task_key, cb.series_key, cu.id, cu.ts,
+    SELECT cb.company_key, cb.task_key, cb.series_key,
+           cb.ids_base + (cu.ordinal - 1) * cb.ids_step + coalesce(cu.id, 0) AS id,
+           cb.times_base + (cu.ordinal - 1) * cb.times_step + coalesce(cu.ts, 0) AS ts,
            coalesce(cu.iter, cb.first_iter + cu.ordinal - 1) AS iter,
            CASE WHEN cb.workers IS NULL THEN cb.one_worker ELSE cu.worker END AS worker,
            coalesce(cu.received, cb.one_received) AS received, cu.value, cu.extra
@@ -144,19 +148,47 @@ def expand(session: Session, keys: Sequence[tuple[int, int]]) -> int:
         SELECT count(*) FROM moved"""), {"s": [k[0] for k in keys], "i": [k[1] for k in keys]}).scalar_one()
 
 
+_FIT_LIMIT = 2 ** 62  # values within +-2^62: no prediction or residual leaves int64
+
+
+def fit(array: str) -> str:
+    """SQL of one row (base, step, residuals) for a non-empty bigint array: element o (1-based) is
+    base + (o - 1) * step + residual_o, the residuals NULL when all are 0 (design: migration 0010).
+    base is the first element, step (last - first) / (n - 1); when an element lies beyond +-2^62,
+    base and step are 0 and the residuals are the elements."""
+    n = f"cardinality({array})"
+    return f"""
+        SELECT f.base, f.step,
+               CASE WHEN bool_and(u.v = f.base + (u.o - 1) * f.step) THEN NULL
+                    ELSE array_agg(u.v - (f.base + (u.o - 1) * f.step) ORDER BY u.o) END AS residuals
+        FROM (SELECT CASE WHEN r.fits THEN {array}[1] ELSE 0 END AS base,
+                     CASE WHEN r.fits AND {n} > 1 THEN ({array}[{n}] - {array}[1]) / ({n} - 1) ELSE 0 END AS step
+              FROM (SELECT min(v) > -{_FIT_LIMIT} AND max(v) < {_FIT_LIMIT} AS fits FROM unnest({array}) v) r) f
+        CROSS JOIN unnest({array}) WITH ORDINALITY AS u(v, o)
+        GROUP BY f.base, f.step"""
+
+
 _AGGREGATE = f"""
     INSERT INTO scalar_blocks (series_key, bucket, company_key, task_key, first_iter, last_iter, min_ts,
-                               max_ts, n, n_values, one_worker, one_received, ids, times, vals, iters,
-                               workers, receiveds, extras)
-    SELECT series_key, {_BUCKET}, min(company_key), min(task_key), min(iter), max(iter), min(ts), max(ts),
-           count(*), count(value), CASE WHEN {{same_worker}} THEN min(worker) END,
-           CASE WHEN min(received) = max(received) THEN min(received) END,
-           array_agg(id ORDER BY iter), array_agg(ts ORDER BY iter), array_agg(value ORDER BY iter),
-           CASE WHEN max(iter) - min(iter) + 1 <> count(*) THEN array_agg(iter ORDER BY iter) END,
-           CASE WHEN NOT {{same_worker}} THEN array_agg(worker ORDER BY iter) END,
-           CASE WHEN min(received) <> max(received) THEN array_agg(received ORDER BY iter) END,
-           CASE WHEN count(extra) > 0 THEN array_agg(extra ORDER BY iter) END
-    FROM moved GROUP BY series_key, {_BUCKET}
+                               max_ts, n, n_values, one_worker, one_received, ids_base, ids_step, ids,
+                               times_base, times_step, times, vals, iters, workers, receiveds, extras)
+    SELECT a.series_key, a.bucket, a.company_key, a.task_key, a.first_iter, a.last_iter, a.min_ts, a.max_ts,
+           a.n, a.n_values, a.one_worker, a.one_received, fi.base, fi.step, fi.residuals,
+           ft.base, ft.step, ft.residuals, a.vals, a.iters, a.workers, a.receiveds, a.extras
+    FROM (
+        SELECT series_key, {_BUCKET} AS bucket, min(company_key) AS company_key, min(task_key) AS task_key,
+               min(iter) AS first_iter, max(iter) AS last_iter, min(ts) AS min_ts, max(ts) AS max_ts,
+               count(*) AS n, count(value) AS n_values, CASE WHEN {{same_worker}} THEN min(worker) END AS one_worker,
+               CASE WHEN min(received) = max(received) THEN min(received) END AS one_received,
+               array_agg(id ORDER BY iter) AS ids, array_agg(ts ORDER BY iter) AS times,
+               array_agg(value ORDER BY iter) AS vals,
+               CASE WHEN max(iter) - min(iter) + 1 <> count(*) THEN array_agg(iter ORDER BY iter) END AS iters,
+               CASE WHEN NOT {{same_worker}} THEN array_agg(worker ORDER BY iter) END AS workers,
+               CASE WHEN min(received) <> max(received) THEN array_agg(received ORDER BY iter) END AS receiveds,
+               CASE WHEN count(extra) > 0 THEN array_agg(extra ORDER BY iter) END AS extras
+        FROM moved GROUP BY series_key, {_BUCKET}) a
+    CROSS JOIN LATERAL ({fit('a.ids')}) fi
+    CROSS JOIN LATERAL ({fit('a.times')}) ft
     RETURNING n""".replace("{same_worker}", "(count(worker) = 0 OR (count(worker) = count(*) "
                            "AND min(worker) = max(worker)))")
 
@@ -172,7 +204,21 @@ def compact_series(session: Session, series_key: int, *, wait: bool = True) -> i
     moved = _move(session, series_key)
     session.execute(text("UPDATE series SET compacted_received = last_received WHERE key = :k"),
                     {"k": series_key})
+    _drop_finest_buckets(session, series_key)
     return moved
+
+
+def _drop_finest_buckets(session: Session, series_key: int) -> None:
+    """When the series' task has ended: its width-10 pre-aggregates go (~31 of a finished point's ~54
+    bytes, migration 0010) and `series.finest_width` says so to ingestion and histograms, which read
+    the points (either form) for intervals below the next width. A running task keeps them."""
+    session.execute(text(f"""
+        WITH coarsened AS (
+            UPDATE series s SET finest_width = {WIDTHS[1]} FROM tasks t
+            WHERE s.key = :k AND t.key = s.task_key AND t.status = ANY(:ended) AND s.finest_width < {WIDTHS[1]}
+            RETURNING s.key)
+        DELETE FROM scalar_buckets b USING coarsened c WHERE b.series_key = c.key AND b.width < {WIDTHS[1]}"""),
+        {"k": series_key, "ended": list(ENDED)})
 
 
 def _move(session: Session, series_key: int) -> int:

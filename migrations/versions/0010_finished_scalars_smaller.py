@@ -58,15 +58,17 @@ def fit(array: str) -> str:
                CASE WHEN bool_and(u.v = f.base + (u.o - 1) * f.step) THEN NULL
                     ELSE array_agg(u.v - (f.base + (u.o - 1) * f.step) ORDER BY u.o) END
         FROM (SELECT CASE WHEN r.fits THEN {array}[1] ELSE 0 END AS base,
-                     CASE WHEN r.fits AND {n} > 1 THEN ({array}[{n}] - {array}[1]) / ({n} - 1) ELSE 0 END AS step
+                     CASE WHEN r.fits AND {n} > 1 THEN ({array}[{n}] - {array}[1]) / ({n} - 1) ELSE 0 END
+                     AS step
               FROM (SELECT min(v) > -{LIMIT} AND max(v) < {LIMIT} AS fits FROM unnest({array}) v) r) f
         CROSS JOIN unnest({array}) WITH ORDINALITY AS u(v, o)
         GROUP BY f.base, f.step"""
 
 
 def unfit(name: str) -> str:
-    return (f"(SELECT array_agg(b.{name}_base + (o - 1) * b.{name}_step + coalesce(b.{name}[o], 0) ORDER BY o) "
-            "FROM generate_series(1, b.n) o)")
+    """SQL of the full array of `name` (ids, times) of block b, as 0008 stored it."""
+    return (f"(SELECT array_agg(b.{name}_base + (o - 1) * b.{name}_step + coalesce(b.{name}[o], 0) "
+            "ORDER BY o) FROM generate_series(1, b.n) o)")
 
 
 VIEW = """
@@ -94,7 +96,8 @@ def _floor_div(expr: str, divisor: int) -> str:
 
 def upgrade() -> None:
     op.execute("ALTER TABLE scalar_blocks ADD COLUMN ids_base bigint NOT NULL DEFAULT 0, "
-               "ADD COLUMN ids_step bigint NOT NULL DEFAULT 0, ADD COLUMN times_base bigint NOT NULL DEFAULT 0, "
+               "ADD COLUMN ids_step bigint NOT NULL DEFAULT 0, "
+               "ADD COLUMN times_base bigint NOT NULL DEFAULT 0, "
                "ADD COLUMN times_step bigint NOT NULL DEFAULT 0, ALTER COLUMN ids DROP NOT NULL, "
                "ALTER COLUMN times DROP NOT NULL")
     op.execute(f"UPDATE scalar_blocks b SET (ids_base, ids_step, ids) = ({fit('b.ids')}), "
@@ -106,15 +109,16 @@ def upgrade() -> None:
     op.execute(f"UPDATE series s SET finest_width = 100 FROM tasks t WHERE t.key = s.task_key "
                f"AND t.status IN {ENDED} AND s.event_type = 'training_stats_scalar' "
                "AND s.compacted_received IS NOT NULL")
-    op.execute("DELETE FROM scalar_buckets b USING series s WHERE s.key = b.series_key AND s.finest_width = 100 "
-               "AND b.width = 10")
+    op.execute("DELETE FROM scalar_buckets b USING series s WHERE s.key = b.series_key "
+               "AND s.finest_width = 100 AND b.width = 10")
 
 
 def downgrade() -> None:
     op.execute(f"UPDATE scalar_blocks b SET ids = {unfit('ids')}, times = {unfit('times')}")
     op.execute(VIEW.format(ts="cu.ts"))
-    op.execute("ALTER TABLE scalar_blocks DROP COLUMN ids_base, DROP COLUMN ids_step, DROP COLUMN times_base, "
-               "DROP COLUMN times_step, ALTER COLUMN ids SET NOT NULL, ALTER COLUMN times SET NOT NULL")
+    op.execute("ALTER TABLE scalar_blocks DROP COLUMN ids_base, DROP COLUMN ids_step, "
+               "DROP COLUMN times_base, DROP COLUMN times_step, ALTER COLUMN ids SET NOT NULL, "
+               "ALTER COLUMN times SET NOT NULL")
     # the width-10 buckets of the series that had none, from their points in both forms
     op.execute(f"""
         INSERT INTO scalar_buckets
@@ -122,7 +126,8 @@ def downgrade() -> None:
                min(e.value), max(e.value), min(e.iter), max(e.iter)
         FROM (SELECT company_key, series_key, iter, value FROM scalar_events
               UNION ALL
-              SELECT cb.company_key, cb.series_key, coalesce(cu.iter, cb.first_iter + cu.ordinal - 1), cu.value
+              SELECT cb.company_key, cb.series_key, coalesce(cu.iter, cb.first_iter + cu.ordinal - 1),
+                     cu.value
               FROM scalar_blocks cb CROSS JOIN LATERAL unnest(cb.vals, cb.iters)
                    WITH ORDINALITY AS cu(value, iter, ordinal)) e
         JOIN series s ON s.key = e.series_key AND s.finest_width <> 10

@@ -162,8 +162,10 @@ def fit(array: str) -> str:
                CASE WHEN bool_and(u.v = f.base + (u.o - 1) * f.step) THEN NULL
                     ELSE array_agg(u.v - (f.base + (u.o - 1) * f.step) ORDER BY u.o) END AS residuals
         FROM (SELECT CASE WHEN r.fits THEN {array}[1] ELSE 0 END AS base,
-                     CASE WHEN r.fits AND {n} > 1 THEN ({array}[{n}] - {array}[1]) / ({n} - 1) ELSE 0 END AS step
-              FROM (SELECT min(v) > -{_FIT_LIMIT} AND max(v) < {_FIT_LIMIT} AS fits FROM unnest({array}) v) r) f
+                     CASE WHEN r.fits AND {n} > 1 THEN ({array}[{n}] - {array}[1]) / ({n} - 1) ELSE 0 END
+                     AS step
+              FROM (SELECT min(v) > -{_FIT_LIMIT} AND max(v) < {_FIT_LIMIT} AS fits
+                    FROM unnest({array}) v) r) f
         CROSS JOIN unnest({array}) WITH ORDINALITY AS u(v, o)
         GROUP BY f.base, f.step"""
 
@@ -178,13 +180,16 @@ _AGGREGATE = f"""
     FROM (
         SELECT series_key, {_BUCKET} AS bucket, min(company_key) AS company_key, min(task_key) AS task_key,
                min(iter) AS first_iter, max(iter) AS last_iter, min(ts) AS min_ts, max(ts) AS max_ts,
-               count(*) AS n, count(value) AS n_values, CASE WHEN {{same_worker}} THEN min(worker) END AS one_worker,
+               count(*) AS n, count(value) AS n_values,
+               CASE WHEN {{same_worker}} THEN min(worker) END AS one_worker,
                CASE WHEN min(received) = max(received) THEN min(received) END AS one_received,
                array_agg(id ORDER BY iter) AS ids, array_agg(ts ORDER BY iter) AS times,
                array_agg(value ORDER BY iter) AS vals,
-               CASE WHEN max(iter) - min(iter) + 1 <> count(*) THEN array_agg(iter ORDER BY iter) END AS iters,
+               CASE WHEN max(iter) - min(iter) + 1 <> count(*) THEN array_agg(iter ORDER BY iter)
+                    END AS iters,
                CASE WHEN NOT {{same_worker}} THEN array_agg(worker ORDER BY iter) END AS workers,
-               CASE WHEN min(received) <> max(received) THEN array_agg(received ORDER BY iter) END AS receiveds,
+               CASE WHEN min(received) <> max(received) THEN array_agg(received ORDER BY iter)
+                    END AS receiveds,
                CASE WHEN count(extra) > 0 THEN array_agg(extra ORDER BY iter) END AS extras
         FROM moved GROUP BY series_key, {_BUCKET}) a
     CROSS JOIN LATERAL ({fit('a.ids')}) fi
@@ -212,13 +217,14 @@ def _drop_finest_buckets(session: Session, series_key: int) -> None:
     """When the series' task has ended: its width-10 pre-aggregates go (~31 of a finished point's ~54
     bytes, migration 0010) and `series.finest_width` says so to ingestion and histograms, which read
     the points (either form) for intervals below the next width. A running task keeps them."""
-    session.execute(text(f"""
+    sql = f"""
         WITH coarsened AS (
             UPDATE series s SET finest_width = {WIDTHS[1]} FROM tasks t
-            WHERE s.key = :k AND t.key = s.task_key AND t.status = ANY(:ended) AND s.finest_width < {WIDTHS[1]}
+            WHERE s.key = :k AND t.key = s.task_key AND t.status = ANY(:ended)
+                AND s.finest_width < {WIDTHS[1]}
             RETURNING s.key)
-        DELETE FROM scalar_buckets b USING coarsened c WHERE b.series_key = c.key AND b.width < {WIDTHS[1]}"""),
-        {"k": series_key, "ended": list(ENDED)})
+        DELETE FROM scalar_buckets b USING coarsened c WHERE b.series_key = c.key AND b.width < {WIDTHS[1]}"""
+    session.execute(text(sql), {"k": series_key, "ended": list(ENDED)})
 
 
 def _move(session: Session, series_key: int) -> int:

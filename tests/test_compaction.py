@@ -20,7 +20,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from events_service import cli, compaction
-from events_service.db.queries import compact
+from events_service.db.queries import compact, timerange
 from tests.helpers import ApiHelper, scalar
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -295,3 +295,87 @@ def test_ingestion_while_compacting_loses_and_doubles_nothing(api, app, db, engi
     assert dict(got) == expected      # nothing lost, every re-send won
     blocks, rows, _ = forms(db, task_id)
     assert blocks + rows == len(expected) and blocks > 0
+
+
+def stored_points(db, task: str) -> list[tuple]:
+    """Every scalar point of the task as compact.rows() reads it (both forms), by series and iteration."""
+    source = compact.rows(f"task_key = {task_key(db, task)}", timerange.Span(None, None))
+    return db.execute(f"SELECT {compact.COLUMNS} FROM {source} e ORDER BY series_key, iter, id").fetchall()
+
+
+def bucket_rows(db, task: str) -> list[tuple]:
+    return db.execute("SELECT b.series_key, b.width, b.bucket, b.value_count, b.value_sum, b.min_value, "
+                      "b.max_value, b.min_iter, b.max_iter FROM scalar_buckets b JOIN series s "
+                      "ON s.key = b.series_key WHERE s.task_key = %s ORDER BY 1, 2, 3",
+                      (task_key(db, task),)).fetchall()
+
+
+def buckets_from_points(db, task: str, widths: tuple[int, ...]) -> list[tuple]:
+    """The pre-aggregates of `widths` as direct SQL computes them from the points (both forms)."""
+    source = compact.rows(f"task_key = {task_key(db, task)}", timerange.Span(None, None))
+    return db.execute(f"""
+        SELECT series_key, w, floor(iter::numeric / w)::bigint, count(*), sum(value), min(value), max(value),
+               min(iter), max(iter)
+        FROM {source} e CROSS JOIN unnest(%s::int[]) w
+        WHERE iter IS NOT NULL AND iter <> -2147483648 AND value IS NOT NULL
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", (list(widths),)).fetchall()
+
+
+def test_an_ended_task_keeps_no_width_10_buckets_and_answers_the_same(api, app, keys, db, database_url):
+    task = api.call("tasks.create", name="finished", type="training")["id"]
+    populate(api, task)
+    # times off a line (residuals stored), values exact
+    api.add_batch([scalar(task, i, "jitter", value=i / 2, timestamp=T0 + 10 * i + (i * 7) % 5)
+                   for i in range(1200)])
+    api.call("tasks.started", task=task)
+    api.call("tasks.completed", task=task, force=True)
+    before, points = answers(api, app, task), stored_points(db, task)
+    assert {r[1] for r in bucket_rows(db, task)} == {10, 100, 1000}
+    run_cli(database_url, "--task", task)
+    assert forms(db, task)[0] == 3335 + 1200
+    key = task_key(db, task)
+    # regular times and ids are a line: no array stored; the jittery series keeps residuals
+    assert db.execute("SELECT count(*) FILTER (WHERE times IS NULL), count(times) FROM scalar_blocks "
+                      "WHERE task_key = %s", (key,)).fetchone() == (7, 2)
+    assert db.execute("SELECT DISTINCT finest_width FROM series WHERE task_key = %s",
+                      (key,)).fetchall() == [(100,)]
+    assert bucket_rows(db, task) == buckets_from_points(db, task, (100, 1000))  # no width 10; the rest exact
+    assert stored_points(db, task) == points
+    after = answers(api, app, task)
+    for name in before:  # histograms of intervals below 100 read the points, in blocks
+        assert after[name] == before[name], name
+    # the task resumed: new points, and a re-sent one that expands its block, keep the buckets exact
+    api.add_batch([scalar(task, 1234, value=99.5, timestamp=T0 + 3),
+                   scalar(task, 2600, value=1.5, timestamp=T0),
+                   scalar(task, 5, "jitter", value=None, timestamp=T0)])
+    assert bucket_rows(db, task) == buckets_from_points(db, task, (100, 1000))
+    run_cli(database_url, "--task", task)
+    assert bucket_rows(db, task) == buckets_from_points(db, task, (100, 1000))
+
+
+def test_ids_and_times_at_the_int64_limits_survive_compaction(api, app, keys, db, database_url, task_id):
+    api.add_batch([scalar(task_id, i, value=i / 8, timestamp=T0 + i) for i in range(3000)])
+    low, high, line_limit = -2 ** 63, 2 ** 63 - 1, 2 ** 62
+    # block 0: ids at both limits (no line fits: stored as they are); block 1: the widest range a line
+    # takes (+-(2^62 - 1)), far from it; block 2: ids near the top, times falling (within the series' range)
+    db.execute("""
+        UPDATE scalar_events SET
+            id = CASE WHEN iter < 1000 THEN CASE WHEN iter %% 2 = 0 THEN %(low)s + iter
+                                                 ELSE %(high)s - iter END
+                      WHEN iter < 2000 THEN CASE WHEN iter %% 3 = 0 THEN %(lim)s - 1 - iter
+                                                 ELSE -%(lim)s + 1 + iter * iter END
+                      ELSE %(high)s - 3000 + iter END,
+            ts = CASE WHEN iter >= 2000 THEN %(t0)s + 4999 - iter ELSE ts END
+        WHERE task_key = %(tk)s""", {"low": low, "high": high, "lim": line_limit, "t0": T0,
+                                     "tk": task_key(db, task_id)})
+    before, points = answers(api, app, task_id), stored_points(db, task_id)
+    assert {p[3] for p in points} >= {low, high - 1, line_limit - 1 - 1002, -line_limit + 1 + 1001 * 1001}
+    run_cli(database_url, "--task", task_id)
+    assert forms(db, task_id) == (3000, 0, 0)
+    lines = db.execute("SELECT ids_base, ids_step FROM scalar_blocks WHERE task_key = %s ORDER BY bucket",
+                       (task_key(db, task_id),)).fetchall()
+    assert lines[0] == lines[2] == (0, 0) and lines[1][0] == -line_limit + 1 + 1000 * 1000  # fallback, line
+    assert stored_points(db, task_id) == points
+    after = answers(api, app, task_id)
+    for name in before:
+        assert after[name] == before[name], name

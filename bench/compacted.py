@@ -42,8 +42,8 @@ def main() -> None:
             queries.ingest(base, queries.batches(task, args.series, args.points))
         with requests.Session() as http:  # a finished task: compaction also drops its width-10 buckets
             http.headers.update(login(base, tuple(queries.CREDENTIALS)))
-            http.post(f"{base}/v2.1/tasks.completed", data=orjson.dumps({"task": tasks["compact"], "force": True}),
-                      headers={"Content-Type": "application/json"}).raise_for_status()
+            http.post(f"{base}/v2.1/tasks.completed", headers={"Content-Type": "application/json"},
+                      data=orjson.dumps({"task": tasks["compact"], "force": True})).raise_for_status()
     out = subprocess.run([str(Path(sys.executable).with_name("events-service")), "--database-url", url,
                           "compact", "--task", tasks["compact"]], check=True, capture_output=True, text=True)
     print(out.stdout.strip().splitlines()[-1])

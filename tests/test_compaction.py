@@ -310,6 +310,17 @@ def bucket_rows(db, task: str) -> list[tuple]:
                       (task_key(db, task),)).fetchall()
 
 
+def read_buckets(db, task: str, widths: tuple[int, ...]) -> list[tuple]:
+    """The pre-aggregates as histograms read them (compact.buckets: rows, and the blocks' own)."""
+    where = f"series_key IN ({', '.join(map(str, series_keys(db, task)))})"
+    return sorted(r for w in widths for r in db.execute(
+        f"SELECT {compact.BUCKET_COLUMNS} FROM {compact.buckets(where, str(w))} b").fetchall())
+
+
+def series_keys(db, task: str) -> list[int]:
+    return [r[0] for r in db.execute("SELECT key FROM series WHERE task_key = %s", (task_key(db, task),))]
+
+
 def buckets_from_points(db, task: str, widths: tuple[int, ...]) -> list[tuple]:
     """The pre-aggregates of `widths` as direct SQL computes them from the points (both forms)."""
     source = compact.rows(f"task_key = {task_key(db, task)}", timerange.Span(None, None))
@@ -321,7 +332,8 @@ def buckets_from_points(db, task: str, widths: tuple[int, ...]) -> list[tuple]:
         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""", (list(widths),)).fetchall()
 
 
-def test_an_ended_task_keeps_no_width_10_buckets_and_answers_the_same(api, app, keys, db, database_url):
+def test_an_ended_task_keeps_its_fine_buckets_in_its_blocks_and_answers_the_same(api, app, keys, db,
+                                                                                 database_url):
     task = api.call("tasks.create", name="finished", type="training")["id"]
     populate(api, task)
     # times off a line (residuals stored), values exact
@@ -331,26 +343,28 @@ def test_an_ended_task_keeps_no_width_10_buckets_and_answers_the_same(api, app, 
     api.call("tasks.completed", task=task, force=True)
     before, points = answers(api, app, task), stored_points(db, task)
     assert {r[1] for r in bucket_rows(db, task)} == {10, 100, 1000}
+    assert read_buckets(db, task, (10, 100, 1000)) == bucket_rows(db, task)
     run_cli(database_url, "--task", task)
     assert forms(db, task)[0] == 3335 + 1200
     key = task_key(db, task)
     # regular times and ids are a line: no array stored; the jittery series keeps residuals
     assert db.execute("SELECT count(*) FILTER (WHERE times IS NULL), count(times) FROM scalar_blocks "
                       "WHERE task_key = %s", (key,)).fetchone() == (7, 2)
-    assert db.execute("SELECT DISTINCT finest_width FROM series WHERE task_key = %s",
-                      (key,)).fetchall() == [(100,)]
-    assert bucket_rows(db, task) == buckets_from_points(db, task, (100, 1000))  # no width 10; the rest exact
+    # widths 10 and 100 are the blocks' own now: only width 1000 stays rows; every width exact
+    assert bucket_rows(db, task) == buckets_from_points(db, task, (1000,))
+    assert read_buckets(db, task, (10, 100, 1000)) == buckets_from_points(db, task, (10, 100, 1000))
     assert stored_points(db, task) == points
     after = answers(api, app, task)
-    for name in before:  # histograms of intervals below 100 read the points, in blocks
+    for name in before:  # histograms of every interval, the viewer's zooms
         assert after[name] == before[name], name
     # the task resumed: new points, and a re-sent one that expands its block, keep the buckets exact
     api.add_batch([scalar(task, 1234, value=99.5, timestamp=T0 + 3),
                    scalar(task, 2600, value=1.5, timestamp=T0),
                    scalar(task, 5, "jitter", value=None, timestamp=T0)])
-    assert bucket_rows(db, task) == buckets_from_points(db, task, (100, 1000))
+    assert read_buckets(db, task, (10, 100, 1000)) == buckets_from_points(db, task, (10, 100, 1000))
     run_cli(database_url, "--task", task)
-    assert bucket_rows(db, task) == buckets_from_points(db, task, (100, 1000))
+    assert bucket_rows(db, task) == buckets_from_points(db, task, (1000,))
+    assert read_buckets(db, task, (10, 100, 1000)) == buckets_from_points(db, task, (10, 100, 1000))
 
 
 def test_ids_and_times_at_the_int64_limits_survive_compaction(api, app, keys, db, database_url, task_id):

@@ -129,8 +129,6 @@ series = Table(
     Column("last_received", BigInteger),
     # last_received when the series was last compacted into scalar_blocks (0008)
     Column("compacted_received", BigInteger),
-    # the finest scalar_buckets width kept: 10, or 100 once an ended task's series was compacted (0010)
-    Column("finest_width", SmallInteger, nullable=False, server_default="10"),
     UniqueConstraint("task_key", "event_type", "metric", "variant"),
 )
 
@@ -209,6 +207,10 @@ scalar_blocks = Table(
     Column("workers", ARRAY(Text)),
     Column("receiveds", ARRAY(BigInteger)),
     Column("extras", ARRAY(JSONB)),
+    # the block's own pre-aggregates of widths 10 and 100, one element per bucket (0010; compact.buckets)
+    *(Column(f"{name}_{width}", ARRAY(kind)) for width in (10, 100)
+      for name, kind in (("sums", Double), ("mins", Double), ("maxs", Double), ("counts", SmallInteger),
+                         ("firsts", SmallInteger), ("lasts", SmallInteger))),
     PrimaryKeyConstraint("series_key", "bucket"),
 )
 

@@ -90,8 +90,45 @@ LEFT JOIN projects p ON p.key = t.project_key
 DECODED_TS = "cb.times_base + (cu.ordinal - 1) * cb.times_step + coalesce(cu.ts, 0)"
 
 
-def _floor_div(expr: str, divisor: int) -> str:
-    return f"({expr} / {divisor} - CASE WHEN mod({expr}, {divisor}) < 0 THEN 1 ELSE 0 END)"
+PRE_ARRAYS = (("sums", "total", "float8"), ("mins", "low", "float8"), ("maxs", "high", "float8"),
+              ("counts", "n", "smallint"), ("firsts", "first", "smallint"), ("lasts", "last", "smallint"))
+PRE_COLUMNS = [f"{name}_{w}" for w in (10, 100) for name, _, _ in PRE_ARRAYS]
+
+
+def pre_arrays(grouped: str, width: int) -> str:
+    columns = [f"CASE WHEN count(g.n) > 0 THEN array_agg(g.{src} ORDER BY s.pos) END"
+               for _, src, _ in PRE_ARRAYS[:3]]
+    columns += [f"CASE WHEN bool_or(g.n < {width}) THEN array_agg(g.{src}::smallint ORDER BY s.pos) END"
+                for _, src, _ in PRE_ARRAYS[3:]]
+    return (f"SELECT {', '.join(columns)} FROM generate_series(0, {1000 // width - 1}) AS s(pos) "
+            f"LEFT JOIN {grouped} g ON g.pos = s.pos")
+
+
+# a block's own pre-aggregates of widths 10 and 100, from its points (as compact._pre_aggregates)
+PRE_AGGREGATES = f"""
+    WITH p AS (SELECT u.v, coalesce(b.iters[u.o], b.first_iter + u.o - 1) AS i
+               FROM unnest(b.vals) WITH ORDINALITY AS u(v, o)),
+    g10 AS (SELECT floor(p.i::numeric / 10)::bigint - b.bucket * 100 AS pos, count(*) AS n,
+                   sum(p.v ORDER BY p.i) AS total, min(p.v) AS low, max(p.v) AS high,
+                   min(p.i) - b.first_iter AS first, max(p.i) - b.first_iter AS last
+            FROM p WHERE p.v IS NOT NULL AND p.i <> {SINGLE_VALUE_ITER} GROUP BY 1),
+    g100 AS (SELECT pos / 10 AS pos, sum(n) AS n, sum(total ORDER BY pos) AS total, min(low) AS low,
+                    max(high) AS high, min(first) AS first, max(last) AS last FROM g10 GROUP BY 1)
+    SELECT * FROM ({pre_arrays('g10', 10)}) a10, ({pre_arrays('g100', 100)}) a100"""
+
+
+def block_buckets(width: int) -> str:
+    """The buckets of `width` blocks hold, as scalar_buckets rows (as compact._block_buckets)."""
+    k = f"(cb.bucket * {1000 // width} + ca.o - 1)"
+    arrays = ", ".join(f"cb.{name}_{width}" for name, _, _ in PRE_ARRAYS)
+    return f"""
+        SELECT cb.company_key, cb.series_key, {width}, {k}, coalesce(ca.n, {width}), ca.total, ca.low,
+               ca.high,
+               CASE WHEN ca.first IS NULL THEN {k} * {width} ELSE cb.first_iter + ca.first END,
+               CASE WHEN ca.last IS NULL THEN {k} * {width} + {width} - 1 ELSE cb.first_iter + ca.last END
+        FROM scalar_blocks cb
+        CROSS JOIN LATERAL unnest({arrays}) WITH ORDINALITY AS ca(total, low, high, n, first, last, o)
+        WHERE ca.total IS NOT NULL"""
 
 
 def upgrade() -> None:
@@ -99,38 +136,31 @@ def upgrade() -> None:
                "ADD COLUMN ids_step bigint NOT NULL DEFAULT 0, "
                "ADD COLUMN times_base bigint NOT NULL DEFAULT 0, "
                "ADD COLUMN times_step bigint NOT NULL DEFAULT 0, ALTER COLUMN ids DROP NOT NULL, "
-               "ALTER COLUMN times DROP NOT NULL")
+               "ALTER COLUMN times DROP NOT NULL, "
+               + ", ".join(f"ADD COLUMN {name}_{w} {kind}[] COMPRESSION lz4" for w in (10, 100)
+                           for name, _, kind in PRE_ARRAYS))
     op.execute(f"UPDATE scalar_blocks b SET (ids_base, ids_step, ids) = ({fit('b.ids')}), "
-               f"(times_base, times_step, times) = ({fit('b.times')})")
+               f"(times_base, times_step, times) = ({fit('b.times')}), "
+               f"({', '.join(PRE_COLUMNS)}) = ({PRE_AGGREGATES})")
     for column in ("ids_base", "ids_step", "times_base", "times_step"):
         op.execute(f"ALTER TABLE scalar_blocks ALTER COLUMN {column} DROP DEFAULT")
     op.execute(VIEW.format(ts=DECODED_TS))
-    op.execute("ALTER TABLE series ADD COLUMN finest_width smallint NOT NULL DEFAULT 10")
-    op.execute(f"UPDATE series s SET finest_width = 100 FROM tasks t WHERE t.key = s.task_key "
-               f"AND t.status IN {ENDED} AND s.event_type = 'training_stats_scalar' "
-               "AND s.compacted_received IS NOT NULL")
-    op.execute("DELETE FROM scalar_buckets b USING series s WHERE s.key = b.series_key "
-               "AND s.finest_width = 100 AND b.width = 10")
+    # an ended task's buckets that blocks now hold (as compact._drop_block_buckets)
+    op.execute(f"""
+        DELETE FROM scalar_buckets b USING scalar_blocks cb, series s, tasks t
+        WHERE b.width IN (10, 100) AND s.key = b.series_key AND t.key = s.task_key AND t.status IN {ENDED}
+            AND cb.series_key = b.series_key
+            AND cb.bucket = floor(b.bucket::numeric / (1000 / b.width))::bigint""")
 
 
 def downgrade() -> None:
+    # the blocks' buckets become rows again (a row already there holds every point of its bucket)
+    op.execute("INSERT INTO scalar_buckets (company_key, series_key, width, bucket, value_count, value_sum, "
+               "min_value, max_value, min_iter, max_iter) "
+               f"{block_buckets(10)} UNION ALL {block_buckets(100)} "
+               "ON CONFLICT (series_key, width, bucket) DO NOTHING")
     op.execute(f"UPDATE scalar_blocks b SET ids = {unfit('ids')}, times = {unfit('times')}")
     op.execute(VIEW.format(ts="cu.ts"))
     op.execute("ALTER TABLE scalar_blocks DROP COLUMN ids_base, DROP COLUMN ids_step, "
                "DROP COLUMN times_base, DROP COLUMN times_step, ALTER COLUMN ids SET NOT NULL, "
-               "ALTER COLUMN times SET NOT NULL")
-    # the width-10 buckets of the series that had none, from their points in both forms
-    op.execute(f"""
-        INSERT INTO scalar_buckets
-        SELECT min(e.company_key), e.series_key, 10, {_floor_div('e.iter', 10)}, count(*), sum(e.value),
-               min(e.value), max(e.value), min(e.iter), max(e.iter)
-        FROM (SELECT company_key, series_key, iter, value FROM scalar_events
-              UNION ALL
-              SELECT cb.company_key, cb.series_key, coalesce(cu.iter, cb.first_iter + cu.ordinal - 1),
-                     cu.value
-              FROM scalar_blocks cb CROSS JOIN LATERAL unnest(cb.vals, cb.iters)
-                   WITH ORDINALITY AS cu(value, iter, ordinal)) e
-        JOIN series s ON s.key = e.series_key AND s.finest_width <> 10
-        WHERE e.iter IS NOT NULL AND e.iter <> {SINGLE_VALUE_ITER} AND e.value IS NOT NULL
-        GROUP BY e.series_key, {_floor_div('e.iter', 10)}""")
-    op.execute("ALTER TABLE series DROP COLUMN finest_width")
+               "ALTER COLUMN times SET NOT NULL, " + ", ".join(f"DROP COLUMN {c}" for c in PRE_COLUMNS))

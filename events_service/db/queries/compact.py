@@ -27,7 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from events_service.db.queries import timerange
-from events_service.sampling import WIDTHS
+from events_service.sampling import SINGLE_VALUE_ITER
 
 BLOCK = 1000
 COLUMNS = "company_key, task_key, series_key, id, ts, iter, worker, received, value, extra"
@@ -144,7 +144,11 @@ def expand(session: Session, keys: Sequence[tuple[int, int]]) -> int:
                    FROM unnest(CAST(:s AS bigint[]), CAST(:i AS bigint[])) AS c(s, i)) c
             WHERE b.series_key = c.s AND b.bucket = c.k RETURNING b.*),
         moved AS (
-            INSERT INTO scalar_events ({COLUMNS}) {_UNNESTED.format(blocks='gone')} RETURNING 1)
+            INSERT INTO scalar_events ({COLUMNS}) {_UNNESTED.format(blocks='gone')} RETURNING 1),
+        kept AS (  -- the blocks' pre-aggregates become rows (a row already there holds every point)
+            INSERT INTO scalar_buckets ({BUCKET_COLUMNS}, company_key)
+            {' UNION ALL '.join(_block_buckets('gone', 'true', str(w), 'cb.company_key') for w in PRE_WIDTHS)}
+            ON CONFLICT (series_key, width, bucket) DO NOTHING)
         SELECT count(*) FROM moved"""), {"s": [k[0] for k in keys], "i": [k[1] for k in keys]}).scalar_one()
 
 
@@ -170,13 +174,90 @@ def fit(array: str) -> str:
         GROUP BY f.base, f.step"""
 
 
+# A block's own pre-aggregates (migration 0010): for widths 10 and 100, one element per bucket of the
+# block (BLOCK / width of them, NULL where the bucket has no point with a value): value sums, minima and
+# maxima; counts and the first / last iteration (as offsets from first_iter) NULL when every bucket
+# with a point is full (width points: its iterations are then implied).
+PRE_WIDTHS = (10, 100)
+_PRE_ARRAYS = (("sums", "total"), ("mins", "low"), ("maxs", "high"), ("counts", "n"), ("firsts", "first"),
+               ("lasts", "last"))
+_PRE_COLUMNS = ", ".join(f"{name}_{w}" for w in PRE_WIDTHS for name, _ in _PRE_ARRAYS)
+
+
+def _pre_arrays(grouped: str, width: int) -> str:
+    partial = f"bool_or(g.n < {width})"
+    columns = [f"CASE WHEN count(g.n) > 0 THEN array_agg(g.{src} ORDER BY s.pos) END AS {name}_{width}"
+               for name, src in _PRE_ARRAYS[:3]]
+    columns += [f"CASE WHEN {partial} THEN array_agg(g.{src}::smallint ORDER BY s.pos) END AS {name}_{width}"
+                for name, src in _PRE_ARRAYS[3:]]
+    return (f"SELECT {', '.join(columns)} FROM generate_series(0, {BLOCK // width - 1}) AS s(pos) "
+            f"LEFT JOIN {grouped} g ON g.pos = s.pos")
+
+
+def _pre_aggregates() -> str:
+    """SQL (LATERAL over `a`, a block being made: a.vals, a.iters, a.first_iter, a.bucket) of its
+    pre-aggregate arrays, _PRE_COLUMNS in order. Width 100 sums its width-10 sums in order, as
+    scalars.maintain_buckets sums the children of a bucket row."""
+    assert PRE_WIDTHS == (10, 100)
+    return f"""
+        WITH p AS (SELECT u.v, coalesce(a.iters[u.o], a.first_iter + u.o - 1) AS i
+                   FROM unnest(a.vals) WITH ORDINALITY AS u(v, o)),
+        g10 AS (SELECT floor(p.i::numeric / 10)::bigint - a.bucket * {BLOCK // 10} AS pos, count(*) AS n,
+                       sum(p.v ORDER BY p.i) AS total, min(p.v) AS low, max(p.v) AS high,
+                       min(p.i) - a.first_iter AS first, max(p.i) - a.first_iter AS last
+                FROM p WHERE p.v IS NOT NULL AND p.i <> {SINGLE_VALUE_ITER} GROUP BY 1),
+        g100 AS (SELECT pos / 10 AS pos, sum(n) AS n, sum(total ORDER BY pos) AS total, min(low) AS low,
+                        max(high) AS high, min(first) AS first, max(last) AS last FROM g10 GROUP BY 1)
+        SELECT * FROM ({_pre_arrays('g10', 10)}) a10, ({_pre_arrays('g100', 100)}) a100"""
+
+
+BUCKET_COLUMNS = "series_key, width, bucket, value_count, value_sum, min_value, max_value, min_iter, max_iter"
+
+
+def buckets(where: str, width: str, within: tuple[str, str] | None = None) -> str:
+    """A parenthesised subquery of the pre-aggregates (BUCKET_COLUMNS of scalar_buckets) of `width`
+    (SQL) of the series matching `where` (on series_key only): the scalar_buckets rows and, for widths
+    10 and 100, the buckets blocks hold; `within` = SQL (lo, hi): only buckets lo..hi. A row of the same
+    bucket wins over a block's: ingestion recomputes a row from the points of both forms, so it holds
+    every point, while a block's covers its own (a running task's rows stay beside its blocks)."""
+    rows_within = "" if within is None else f" AND bucket BETWEEN {within[0]} AND {within[1]}"
+    return f"""(SELECT DISTINCT ON (series_key, bucket) {BUCKET_COLUMNS} FROM (
+        SELECT {BUCKET_COLUMNS}, 0 AS form FROM scalar_buckets WHERE {where} AND width = {width}{rows_within}
+        UNION ALL
+        {_block_buckets('scalar_blocks', where, width, '1', within)}) cbu
+        ORDER BY series_key, bucket, form)"""
+
+
+def _block_buckets(blocks: str, where: str, width: str, extra: str, within: tuple[str, str] | None = None
+                   ) -> str:
+    """SELECT of the buckets of `width` held by the `blocks` (a table or CTE) matching `where`:
+    BUCKET_COLUMNS, then `extra` (SQL on cb, the block)."""
+    per = f"({BLOCK} / {width})"
+    k = f"(cb.bucket * {per} + ca.o - 1)"
+    blocks_within = "" if within is None else (
+        f" AND cb.bucket BETWEEN floor(({within[0]})::numeric / {per})::bigint "
+        f"AND floor(({within[1]})::numeric / {per})::bigint AND {k} BETWEEN {within[0]} AND {within[1]}")
+    arrays = ", ".join(f"CASE WHEN {width} = {PRE_WIDTHS[0]} THEN cb.{name}_{PRE_WIDTHS[0]} "
+                       f"ELSE cb.{name}_{PRE_WIDTHS[1]} END" for name, _ in _PRE_ARRAYS)
+    # a full bucket's first and last iterations are its bounds (it cannot be the one at an int64 limit)
+    return f"""
+        SELECT cb.series_key, {width}, {k}, coalesce(ca.n, {width}), ca.total, ca.low, ca.high,
+               CASE WHEN ca.first IS NULL THEN {k} * {width} ELSE cb.first_iter + ca.first END,
+               CASE WHEN ca.last IS NULL THEN {k} * {width} + {width} - 1 ELSE cb.first_iter + ca.last END,
+               {extra}
+        FROM {blocks} cb CROSS JOIN LATERAL unnest({arrays}) WITH ORDINALITY AS ca(total, low, high, n, first,
+                                                                                  last, o)
+        WHERE {where} AND {width} IN {PRE_WIDTHS}{blocks_within} AND ca.total IS NOT NULL"""
+
+
 _AGGREGATE = f"""
     INSERT INTO scalar_blocks (series_key, bucket, company_key, task_key, first_iter, last_iter, min_ts,
                                max_ts, n, n_values, one_worker, one_received, ids_base, ids_step, ids,
-                               times_base, times_step, times, vals, iters, workers, receiveds, extras)
+                               times_base, times_step, times, vals, iters, workers, receiveds, extras,
+                               {_PRE_COLUMNS})
     SELECT a.series_key, a.bucket, a.company_key, a.task_key, a.first_iter, a.last_iter, a.min_ts, a.max_ts,
            a.n, a.n_values, a.one_worker, a.one_received, fi.base, fi.step, fi.residuals,
-           ft.base, ft.step, ft.residuals, a.vals, a.iters, a.workers, a.receiveds, a.extras
+           ft.base, ft.step, ft.residuals, a.vals, a.iters, a.workers, a.receiveds, a.extras, g.*
     FROM (
         SELECT series_key, {_BUCKET} AS bucket, min(company_key) AS company_key, min(task_key) AS task_key,
                min(iter) AS first_iter, max(iter) AS last_iter, min(ts) AS min_ts, max(ts) AS max_ts,
@@ -194,6 +275,7 @@ _AGGREGATE = f"""
         FROM moved GROUP BY series_key, {_BUCKET}) a
     CROSS JOIN LATERAL ({fit('a.ids')}) fi
     CROSS JOIN LATERAL ({fit('a.times')}) ft
+    CROSS JOIN LATERAL ({_pre_aggregates()}) g
     RETURNING n""".replace("{same_worker}", "(count(worker) = 0 OR (count(worker) = count(*) "
                            "AND min(worker) = max(worker)))")
 
@@ -209,21 +291,19 @@ def compact_series(session: Session, series_key: int, *, wait: bool = True) -> i
     moved = _move(session, series_key)
     session.execute(text("UPDATE series SET compacted_received = last_received WHERE key = :k"),
                     {"k": series_key})
-    _drop_finest_buckets(session, series_key)
+    _drop_block_buckets(session, series_key)
     return moved
 
 
-def _drop_finest_buckets(session: Session, series_key: int) -> None:
-    """When the series' task has ended: its width-10 pre-aggregates go (~31 of a finished point's ~54
-    bytes, migration 0010) and `series.finest_width` says so to ingestion and histograms, which read
-    the points (either form) for intervals below the next width. A running task keeps them."""
+def _drop_block_buckets(session: Session, series_key: int) -> None:
+    """When the series' task has ended (every point with an iteration is now in a block), its rows of
+    the widths blocks hold go: ~31 of a finished point's ~54 bytes (migration 0010). A running task
+    keeps them (they win over the blocks' own, compact.buckets)."""
     sql = f"""
-        WITH coarsened AS (
-            UPDATE series s SET finest_width = {WIDTHS[1]} FROM tasks t
-            WHERE s.key = :k AND t.key = s.task_key AND t.status = ANY(:ended)
-                AND s.finest_width < {WIDTHS[1]}
-            RETURNING s.key)
-        DELETE FROM scalar_buckets b USING coarsened c WHERE b.series_key = c.key AND b.width < {WIDTHS[1]}"""
+        DELETE FROM scalar_buckets b USING scalar_blocks cb, series s, tasks t
+        WHERE b.series_key = :k AND b.width IN {PRE_WIDTHS} AND s.key = :k AND t.key = s.task_key
+            AND t.status = ANY(:ended) AND cb.series_key = :k
+            AND cb.bucket = floor(b.bucket::numeric / ({BLOCK} / b.width))::bigint"""
     session.execute(text(sql), {"k": series_key, "ended": list(ENDED)})
 
 

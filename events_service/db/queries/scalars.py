@@ -96,13 +96,10 @@ def _eligible(_series_key: int, iteration: int | None, value: float | None) -> b
 
 def maintain_buckets(session: Session, company_key: int,
                      inserted: Iterable[tuple[int, int | None, float | None]],
-                     replaced: Iterable[Any], span: timerange.Span | None = None,
-                     finest: dict[int, int] | None = None) -> None:
+                     replaced: Iterable[Any], span: timerange.Span | None = None) -> None:
     """Bring scalar_buckets in step with a batch: `inserted` (series_key, iter, value) were just
     written, `replaced` rows (series_key, iter, value) were deleted as twins of new events;
-    `span` covers every event of their series now (no bound when None; timerange.py); `finest`:
-    series_key -> its series.finest_width when not the first width (a compacted series of an
-    ended task keeps no width-10 buckets, migration 0010).
+    `span` covers every event of their series now (no bound when None; timerange.py).
 
     Every finest bucket the batch touched is recomputed from its raw points (at most `base`
     of them, one index range scan each), then every coarser bucket above it from its children.
@@ -110,19 +107,15 @@ def maintain_buckets(session: Session, company_key: int,
     sends PostgreSQL one (series, bucket) pair per touched bucket instead of every point
     (dumping 1,000-element parameter arrays cost more than the whole recomputation).
     """
-    finest = finest or {}
-    touched = {(r.series_key, r.iter // finest.get(r.series_key, WIDTHS[0])) for r in replaced
-               if _eligible(r.series_key, r.iter, r.value)}
-    touched.update((s, i // finest.get(s, WIDTHS[0])) for s, i, v in inserted if _eligible(s, i, v))
+    base = WIDTHS[0]
+    touched = {(r.series_key, r.iter // base) for r in replaced if _eligible(r.series_key, r.iter, r.value)}
+    touched.update((s, i // base) for s, i, v in inserted if _eligible(s, i, v))
     if not touched:
         return
-    _refresh_from_points(session, company_key, sorted(touched), span or timerange.Span(None, None), finest)
+    _refresh_from_points(session, company_key, sorted(touched), span or timerange.Span(None, None))
     for width in WIDTHS[1:]:
-        # a series whose finest width is this one was recomputed from its points: its buckets stay
-        touched = {(s, k // 10 if finest.get(s, WIDTHS[0]) < width else k) for s, k in touched}
-        children = sorted((s, k) for s, k in touched if finest.get(s, WIDTHS[0]) < width)
-        if children:
-            _refresh_from_children(session, company_key, width, children)
+        touched = {(s, k // 10) for s, k in touched}
+        _refresh_from_children(session, company_key, width, sorted(touched))
 
 
 _UPSERT_REPLACE = """
@@ -132,16 +125,14 @@ _UPSERT_REPLACE = """
 
 
 def _refresh_from_points(session: Session, company_key: int, buckets: list[tuple[int, int]],
-                         span: timerange.Span, finest: dict[int, int]) -> None:
-    """Recompute finest-level buckets (each series' own finest width) from the raw points; delete
-    those left empty."""
-    widths = [finest.get(b[0], WIDTHS[0]) for b in buckets]
+                         span: timerange.Span) -> None:
+    """Recompute finest-level buckets from the raw points; delete those left empty."""
+    base = WIDTHS[0]
     session.execute(text(f"""
         WITH p AS (SELECT * FROM unnest(CAST(:s AS bigint[]), CAST(:k AS bigint[]), CAST(:lo AS bigint[]),
-                                        CAST(:hi AS bigint[]), CAST(:w AS smallint[]))
-                   AS p(series_key, bucket, lo, hi, width)),
+                                        CAST(:hi AS bigint[])) AS p(series_key, bucket, lo, hi)),
         agg AS (  -- LATERAL: one index range scan per bucket, never a join planned as a full scan
-            SELECT p.series_key, p.bucket, p.width, e.*
+            SELECT p.series_key, p.bucket, e.*
             FROM p CROSS JOIN LATERAL (
                 SELECT count(value) AS n, sum(value) AS total, min(value) AS low, max(value) AS high,
                        min(iter) AS first, max(iter) AS last
@@ -149,14 +140,14 @@ def _refresh_from_points(session: Session, company_key: int, buckets: list[tuple
                 WHERE iter BETWEEN p.lo AND p.hi
                     AND iter <> {SINGLE_VALUE_ITER} AND value IS NOT NULL) e),
         gone AS (DELETE FROM scalar_buckets b USING agg WHERE agg.n = 0 AND b.series_key = agg.series_key
-                 AND b.width = agg.width AND b.bucket = agg.bucket)
+                 AND b.width = {base} AND b.bucket = agg.bucket)
         INSERT INTO scalar_buckets (company_key, series_key, width, bucket, value_count, value_sum, min_value,
                                     max_value, min_iter, max_iter)
-        SELECT :ck, series_key, width, bucket, n, total, low, high, first, last FROM agg WHERE n > 0
+        SELECT :ck, series_key, {base}, bucket, n, total, low, high, first, last FROM agg WHERE n > 0
         {_UPSERT_REPLACE}"""), {
-        "ck": company_key, "s": [b[0] for b in buckets], "k": [b[1] for b in buckets], "w": widths,
-        "lo": [max(INT64_MIN, b[1] * w) for b, w in zip(buckets, widths)],
-        "hi": [min(INT64_MAX, b[1] * w + w - 1) for b, w in zip(buckets, widths)]})
+        "ck": company_key, "s": [b[0] for b in buckets], "k": [b[1] for b in buckets],
+        "lo": [max(INT64_MIN, b[1] * base) for b in buckets],
+        "hi": [min(INT64_MAX, b[1] * base + base - 1) for b in buckets]})
 
 
 def _refresh_from_children(session: Session, company_key: int, width: int,
@@ -169,8 +160,8 @@ def _refresh_from_children(session: Session, company_key: int, width: int,
             FROM p CROSS JOIN LATERAL (
                 SELECT sum(value_count) AS n, sum(value_sum) AS total, min(min_value) AS low,
                        max(max_value) AS high, min(min_iter) AS first, max(max_iter) AS last
-                FROM scalar_buckets WHERE series_key = p.series_key AND width = {width // 10}
-                    AND bucket BETWEEN p.bucket * 10 AND p.bucket * 10 + 9) c),
+                FROM {compact.buckets('series_key = p.series_key', str(width // 10),
+                                      ('p.bucket * 10', 'p.bucket * 10 + 9'))} c) c),
         gone AS (DELETE FROM scalar_buckets b USING agg WHERE agg.n IS NULL AND b.series_key = agg.series_key
                  AND b.width = {width} AND b.bucket = agg.bucket)
         INSERT INTO scalar_buckets (company_key, series_key, width, bucket, value_count, value_sum, min_value,
@@ -192,7 +183,6 @@ class Series:
     variant: str
     min_ts: int | None = None  # the series' time range (timerange.py), None when not read
     max_ts: int | None = None
-    finest_width: int = WIDTHS[0]  # its finest pre-aggregate width (maintain_buckets, migration 0010)
 
 
 def span(series: Sequence[Series]) -> timerange.Span:
@@ -211,7 +201,7 @@ def series_of(session: Session, task_keys: Sequence[int], event_type: str, metri
     if variant is not None:
         where.append("variant = :variant")
         params["variant"] = variant
-    columns = "key, task_key, metric, variant, min_ts, max_ts, finest_width"
+    columns = "key, task_key, metric, variant, min_ts, max_ts"
     rows = session.execute(text(f"SELECT {columns} FROM series WHERE {' AND '.join(where)}"), params)
     return sorted((Series(*r) for r in rows), key=lambda s: (s.metric, s.variant, s.task_key))
 
@@ -226,13 +216,13 @@ def task_series(session: Session, company_key: int, task_id: str, event_type: st
     if variant is not None:
         where, params["variant"] = where + " AND s.variant = :variant", variant
     rows = session.execute(text(
-        f"SELECT {TASK_REF}, s.key, s.metric, s.variant, s.event_count, s.min_ts, s.max_ts, s.finest_width "
+        f"SELECT {TASK_REF}, s.key, s.metric, s.variant, s.event_count, s.min_ts, s.max_ts "
         "FROM tasks t LEFT JOIN series s "
         f"ON s.task_key = t.key AND s.event_type = :type AND s.event_count > 0{where} "
         "WHERE t.company_key = :ck AND t.id = :id"), params).all()
     task = task_of(rows, task_id)
     found = [r for r in rows if r[5] is not None]
-    series = sorted((Series(r[5], task.key, r[6], r[7], r[9], r[10], r[11]) for r in found),
+    series = sorted((Series(r[5], task.key, r[6], r[7], r[9], r[10]) for r in found),
                     key=lambda s: (s.metric, s.variant))
     return task, series, sum(r[8] for r in found)
 
@@ -304,9 +294,7 @@ def histograms(session: Session, series: Sequence[Series], samples: int, key: st
     if every_point:
         curves.update(_iter_points(session, every_point, bound))
     bucketed = {k: step for k, step in plans.items() if step > 1}
-    finest = {s.key: s.finest_width for s in series}
-    widths = {k: sampling.choose_width(stats[k][0], stats[k][1], stats[k][2], step,
-                                       tuple(w for w in WIDTHS if w >= finest[k]))
+    widths = {k: sampling.choose_width(stats[k][0], stats[k][1], stats[k][2], step)
               for k, step in bucketed.items()}
     stored = sorted(k for k, step in bucketed.items() if widths[k] == step)
     if stored:
@@ -342,8 +330,8 @@ def _stored_buckets(session: Session, keys: list[int], widths: list[int]) -> dic
             SELECT array_agg({_start('b.bucket', 'p.width')}) AS x,
                    array_agg(b.value_sum / b.value_count) AS y,
                    array_agg(b.min_value) AS y_min, array_agg(b.max_value) AS y_max
-            FROM (SELECT bucket, value_sum, value_count, min_value, max_value FROM scalar_buckets b
-                  WHERE b.series_key = p.series_key AND b.width = p.width ORDER BY b.bucket) b) a
+            FROM (SELECT bucket, value_sum, value_count, min_value, max_value
+                  FROM {compact.buckets('series_key = p.series_key', 'p.width')} b ORDER BY b.bucket) b) a
         WHERE a.x IS NOT NULL""", {"keys": keys, "widths": widths})
     return {r[0]: Curve(x=r[1], y=r[2], y_min=r[3], y_max=r[4]) for r in rows}
 
@@ -365,7 +353,7 @@ def _merged_buckets(session: Session, keys: list[int], widths: list[int],
             FROM (SELECT {_floor_div('b.bucket', '(p.step / p.width)')} AS k,
                          sum(b.value_sum) / sum(b.value_count) AS mean,
                          min(b.min_value) AS low, max(b.max_value) AS high
-                  FROM scalar_buckets b WHERE b.series_key = p.series_key AND b.width = p.width
+                  FROM {compact.buckets('series_key = p.series_key', 'p.width')} b
                   GROUP BY 1 ORDER BY 1) g) a
         WHERE a.x IS NOT NULL""", {"keys": keys, "widths": widths, "steps": steps})
     return {r[0]: Curve(x=r[1], y=r[2], y_min=r[3], y_max=r[4]) for r in rows}
@@ -416,8 +404,7 @@ def _iter_buckets(session: Session, steps: dict[int, int], widths: dict[int, int
             SELECT p.series_key, p.step, b.value_count, b.value_sum, b.min_value, b.max_value, b.min_iter,
                    b.max_iter, {k_lo} AS k, {k_hi} AS k_last
             FROM plan p CROSS JOIN LATERAL (
-                SELECT * FROM scalar_buckets b WHERE b.series_key = p.series_key AND b.width = p.width
-                OFFSET 0) b
+                SELECT * FROM {compact.buckets('series_key = p.series_key', 'p.width')} b OFFSET 0) b
             WHERE p.width > 1),
         parts AS (
             SELECT series_key, step, k, value_count AS n, value_sum AS total, min_value AS low,

@@ -119,27 +119,9 @@ def iter_plan(lo: int, hi: int, samples: int) -> tuple[int, int]:
     return -(-interval // width) * width, width
 
 
-def _without_width(lo: int, hi: int, width: int) -> tuple[int, int]:
-    """The window of whole width-buckets around [lo, hi]: what a plan merging stored buckets of
-    `width` reads, for a series that keeps none that fine (a finished series has no width-10
-    buckets, migration 0010): its raw points over that window make the same buckets."""
-    return max(INT64_MIN, lo // width * width), min(INT64_MAX, hi // width * width + width - 1)
-
-
 def _iter_buckets_in(session: Session, keys: list[int], lo: int, hi: int, samples: int,
-                     span: timerange.Span, finest: dict[int, int]) -> dict[int, Curve]:
-    interval, width = iter_plan(lo, hi, samples)
-    lacking = [k for k in keys if finest[k] > width > 1]
-    curves = _iter_buckets_of(session, lacking, *_without_width(lo, hi, width), interval, 1, span) \
-        if lacking else {}
-    keys = [k for k in keys if k not in lacking]
-    if keys:
-        curves.update(_iter_buckets_of(session, keys, lo, hi, interval, width, span))
-    return curves
-
-
-def _iter_buckets_of(session: Session, keys: list[int], lo: int, hi: int, interval: int, width: int,
                      span: timerange.Span) -> dict[int, Curve]:
+    interval, width = iter_plan(lo, hi, samples)
     if width == 1:
         sql = f"""
             SELECT series_key, array_agg({_start('k', '%(step)s')} ORDER BY k), array_agg(mean ORDER BY k),
@@ -158,8 +140,9 @@ def _iter_buckets_of(session: Session, keys: list[int], lo: int, hi: int, interv
             FROM (SELECT series_key, {_floor_div('bucket', '%(ratio)s')} AS k,
                          sum(value_sum) / sum(value_count) AS mean, min(min_value) AS low,
                          max(max_value) AS high
-                  FROM scalar_buckets WHERE series_key = ANY(%(keys)s) AND width = %(width)s
-                  AND bucket BETWEEN %(b_lo)s AND %(b_hi)s GROUP BY 1, 2) g
+                  FROM {compact.buckets('series_key = ANY(%(keys)s)', '%(width)s',
+                                        ('%(b_lo)s', '%(b_hi)s'))} b
+                  GROUP BY 1, 2) g
             GROUP BY series_key"""
         params = {"keys": keys, "width": width, "ratio": interval // width, "step": interval,
                   "b_lo": lo // width, "b_hi": hi // width}
@@ -223,8 +206,7 @@ def range_histograms(session: Session, series: Sequence[Series], key: str, lo: i
     curves = _iter_points_in(session, sorted(few), lo, hi, span) if few else {}
     many = [k for k in keys if k not in few]
     if many:
-        curves.update(_iter_buckets_in(session, many, lo, hi, samples, span,
-                                       {s.key: s.finest_width for s in series}))
+        curves.update(_iter_buckets_in(session, many, lo, hi, samples, span))
     return curves
 
 
@@ -255,9 +237,6 @@ def time_histograms(session: Session, series: Sequence[Series], samples: int,
         curves.update(_time_points(session, few, [windows[k] for k in few], times, span))
     # (first iteration, last iteration, interval, stored width or 1) per bucketed series
     plans = {k: (lo, hi, *iter_plan(lo, hi, samples)) for k, (lo, hi) in windows.items() if k not in few}
-    finest = {s.key: s.finest_width for s in series}
-    plans.update({k: (*_without_width(lo, hi, width), step, 1) for k, (lo, hi, step, width) in plans.items()
-                  if finest[k] > width > 1})
     raw = sorted(k for k, plan in plans.items() if plan[3] == 1)
     if raw:
         curves.update(_time_of_raw_buckets(session, raw, [plans[k] for k in raw], span))
@@ -291,8 +270,7 @@ def _time_of_raw_buckets(session: Session, keys: list[int], plans: list[tuple], 
     rows = _fetch_binary(session, f"""
         SELECT k, array_agg(ts ORDER BY g), array_agg(mean ORDER BY g), array_agg(low ORDER BY g),
                array_agg(high ORDER BY g), array_agg(first_iter ORDER BY g)
-        FROM (SELECT p.k, {_floor_div('e.iter', 'p.step')} AS g, (array_agg(e.ts ORDER BY e.iter))[1] AS ts,
-                     avg(e.value) AS mean,
+        FROM (SELECT p.k, {_floor_div('e.iter', 'p.step')} AS g, min(e.ts) AS ts, avg(e.value) AS mean,
                      min(e.value) AS low, max(e.value) AS high, min(e.iter) AS first_iter
               FROM unnest(CAST(%(keys)s AS bigint[]), CAST(%(los)s AS bigint[]), CAST(%(his)s AS bigint[]),
                           CAST(%(steps)s AS bigint[])) AS p(k, lo, hi, step)
@@ -321,8 +299,7 @@ def _time_of_stored_buckets(session: Session, keys: list[int], plans: list[tuple
             FROM unnest(CAST(%(keys)s AS bigint[]), CAST(%(widths)s AS int[]), CAST(%(ratios)s AS bigint[]),
                         CAST(%(b_los)s AS bigint[]), CAST(%(b_his)s AS bigint[]))
                  AS p(k, width, ratio, b_lo, b_hi)
-            JOIN scalar_buckets s ON s.series_key = p.k AND s.width = p.width
-                 AND s.bucket BETWEEN p.b_lo AND p.b_hi
+            CROSS JOIN LATERAL {compact.buckets('series_key = p.k', 'p.width', ('p.b_lo', 'p.b_hi'))} s
             GROUP BY 1, 2)
         SELECT b.k, array_agg(t.ts ORDER BY b.g), array_agg(b.mean ORDER BY b.g),
                array_agg(b.low ORDER BY b.g), array_agg(b.high ORDER BY b.g),

@@ -6,9 +6,8 @@ compact`: its points in the compact form, migration 0008), console log lines (60
 characters of text) and plots (plotly JSON of a 1,000-point scatter, ~40 kB). Bytes are measured
 after VACUUM, by difference of the tables' sizes (heap, TOAST and indexes of every chunk, plus the
 scalar pre-aggregates) before and after each part was written, so each part is charged its own
-pages only (the finished task once compacted: see finished_share; stderr also shows its figure with
-its pre-aggregates charged by their share of the table). Prints exactly these lines (issue 16's
-goals: finished <= 16, live <= 120, logs <= 1.5x their messages, plots compressed):
+pages only. Prints exactly these lines (issue 16's goals: finished <= 16, live <= 120, logs <=
+1.5x their messages, plots compressed):
 
     scalar bytes/point finished: N
     scalar bytes/point live: N
@@ -77,26 +76,20 @@ def plot_lines(task: str, n: int) -> tuple[list[bytes], int]:
     return lines, plot_bytes
 
 
-def finished_share(task: str, bucket_row_bytes: float | None = None) -> str:
+def finished_share(task: str) -> str:
     """The finished task's bytes once compacted: its blocks, and its shares of scalar_events (the rows
     left: events without iteration) and of the pre-aggregates, by rows (as `events-service storage`
     estimates). The pages its rows left empty in the live task's chunk are not charged to it: VACUUM
-    makes them free space that the chunk's next rows reuse. Likewise for the pre-aggregates, whose
-    width-10 rows compaction drops (migration 0010): with `bucket_row_bytes` (the table's bytes per
-    row before the compaction) its remaining bucket rows are charged at that, not a share of a table
-    holding the free space of the dropped rows."""
+    makes them free space that the chunk's next rows reuse."""
     key = f"(SELECT key FROM tasks WHERE id = '{task}')"
-    mine = ("(SELECT count(*) FROM scalar_buckets WHERE series_key IN "
-            f"(SELECT key FROM series WHERE task_key = {key}))")
-    buckets = f"{mine} * {bucket_row_bytes}" if bucket_row_bytes is not None else (
-        f"pg_total_relation_size('scalar_buckets') "
-        f"* ({mine}::float8 / greatest((SELECT count(*) FROM scalar_buckets), 1))")
     return f"""pg_total_relation_size('scalar_blocks') * (
             SELECT coalesce(sum(n) FILTER (WHERE task_key = {key}) / nullif(sum(n), 0), 0)::float8
             FROM scalar_blocks)
         + hypertable_size('scalar_events') * (SELECT count(*) FILTER (WHERE task_key = {key})::float8
                                                / greatest(count(*), 1) FROM scalar_events)
-        + {buckets}"""
+        + pg_total_relation_size('scalar_buckets') * (
+            SELECT count(*) FILTER (WHERE series_key IN (SELECT key FROM series WHERE task_key = {key}))
+                   ::float8 / greatest(count(*), 1) FROM scalar_buckets)"""
 
 
 def main() -> None:
@@ -136,15 +129,11 @@ def main() -> None:
             ingest(scalar_lines(f"storage-{name}", args.series, args.points))
             if name == "finished":
                 post("tasks.completed", orjson.dumps({"task": f"storage-{name}", "force": True}))
-                bucket_row_bytes = size("pg_total_relation_size('scalar_buckets') * 1000 "
-                                        "/ greatest((SELECT count(*) FROM scalar_buckets), 1)") / 1000
                 compacted = subprocess.run(
                     [str(Path(sys.executable).with_name("events-service")), "--database-url", url, "compact"],
                     check=True, capture_output=True, text=True).stdout
                 print(compacted.strip().splitlines()[-1], file=sys.stderr)
-                results[name] = size(finished_share(f"storage-{name}", bucket_row_bytes)) / points
-                print(f"finished, pre-aggregates charged by their share of the table: "
-                      f"{size(finished_share(f'storage-{name}')) / points:.1f}", file=sys.stderr)
+                results[name] = size(finished_share(f"storage-{name}")) / points
             else:
                 results[name] = (size(SCALAR_TABLES) - before) / points
         before = size("hypertable_size('log_events')")

@@ -147,7 +147,7 @@ def expand(session: Session, keys: Sequence[tuple[int, int]]) -> int:
             INSERT INTO scalar_events ({COLUMNS}) {_UNNESTED.format(blocks='gone')} RETURNING 1),
         kept AS (  -- the blocks' pre-aggregates become rows (a row already there holds every point)
             INSERT INTO scalar_buckets ({BUCKET_COLUMNS}, company_key)
-            {' UNION ALL '.join(_block_buckets('gone', 'true', str(w), 'cb.company_key') for w in PRE_WIDTHS)}
+            {' UNION ALL '.join(_block_buckets('gone', 'true', str(w)) for w in PRE_WIDTHS)}
             ON CONFLICT (series_key, width, bucket) DO NOTHING)
         SELECT count(*) FROM moved"""), {"s": [k[0] for k in keys], "i": [k[1] for k in keys]}).scalar_one()
 
@@ -221,17 +221,25 @@ def buckets(where: str, width: str, within: tuple[str, str] | None = None) -> st
     bucket wins over a block's: ingestion recomputes a row from the points of both forms, so it holds
     every point, while a block's covers its own (a running task's rows stay beside its blocks)."""
     rows_within = "" if within is None else f" AND bucket BETWEEN {within[0]} AND {within[1]}"
-    return f"""(SELECT DISTINCT ON (series_key, bucket) {BUCKET_COLUMNS} FROM (
-        SELECT {BUCKET_COLUMNS}, 0 AS form FROM scalar_buckets WHERE {where} AND width = {width}{rows_within}
+    per = f"({BLOCK} / {width})"
+    # a block's bucket only where no row has it: one probe per block, one per bucket only in a block
+    # whose range holds rows too (no sort of the union: a reader of a series in rows alone reads as before)
+    blocks = f"""(SELECT *, EXISTS (
+            SELECT 1 FROM scalar_buckets r WHERE r.series_key = cb.series_key AND r.width = {width}
+                AND r.bucket BETWEEN cb.bucket * {per} AND cb.bucket * {per} + {per} - 1) AS mixed
+        FROM scalar_blocks cb WHERE {where} OFFSET 0)"""
+    unshadowed = f"""NOT cb.mixed OR NOT EXISTS (
+            SELECT 1 FROM scalar_buckets r WHERE r.series_key = cb.series_key AND r.width = {width}
+                AND r.bucket = cb.bucket * {per} + ca.o - 1)"""
+    return f"""(SELECT {BUCKET_COLUMNS} FROM scalar_buckets WHERE {where} AND width = {width}{rows_within}
         UNION ALL
-        {_block_buckets('scalar_blocks', where, width, '1', within)}) cbu
-        ORDER BY series_key, bucket, form)"""
+        {_block_buckets(blocks, 'true', width, within, unshadowed, with_company=False)})"""
 
 
-def _block_buckets(blocks: str, where: str, width: str, extra: str, within: tuple[str, str] | None = None
-                   ) -> str:
-    """SELECT of the buckets of `width` held by the `blocks` (a table or CTE) matching `where`:
-    BUCKET_COLUMNS, then `extra` (SQL on cb, the block)."""
+def _block_buckets(blocks: str, where: str, width: str, within: tuple[str, str] | None = None,
+                   condition: str = "true", with_company: bool = True) -> str:
+    """SELECT of the buckets of `width` held by the `blocks` (a table, CTE or subquery: cb) matching
+    `where` and `condition`: BUCKET_COLUMNS, then (`with_company`) the block's company_key."""
     per = f"({BLOCK} / {width})"
     k = f"(cb.bucket * {per} + ca.o - 1)"
     blocks_within = "" if within is None else (
@@ -243,11 +251,11 @@ def _block_buckets(blocks: str, where: str, width: str, extra: str, within: tupl
     return f"""
         SELECT cb.series_key, {width}, {k}, coalesce(ca.n, {width}), ca.total, ca.low, ca.high,
                CASE WHEN ca.first IS NULL THEN {k} * {width} ELSE cb.first_iter + ca.first END,
-               CASE WHEN ca.last IS NULL THEN {k} * {width} + {width} - 1 ELSE cb.first_iter + ca.last END,
-               {extra}
-        FROM {blocks} cb CROSS JOIN LATERAL unnest({arrays}) WITH ORDINALITY AS ca(total, low, high, n, first,
-                                                                                  last, o)
-        WHERE {where} AND {width} IN {PRE_WIDTHS}{blocks_within} AND ca.total IS NOT NULL"""
+               CASE WHEN ca.last IS NULL THEN {k} * {width} + {width} - 1 ELSE cb.first_iter + ca.last END
+               {", cb.company_key" if with_company else ""}
+        FROM {blocks} cb
+        CROSS JOIN LATERAL unnest({arrays}) WITH ORDINALITY AS ca(total, low, high, n, first, last, o)
+        WHERE {where} AND {width} IN {PRE_WIDTHS}{blocks_within} AND ca.total IS NOT NULL AND ({condition})"""
 
 
 _AGGREGATE = f"""

@@ -230,7 +230,7 @@ def buckets(where: str, width: str, within: tuple[str, str] | None = None) -> st
         FROM scalar_blocks cb WHERE {where} OFFSET 0)"""
     unshadowed = f"""NOT cb.mixed OR NOT EXISTS (
             SELECT 1 FROM scalar_buckets r WHERE r.series_key = cb.series_key AND r.width = {width}
-                AND r.bucket = cb.bucket * {per} + ca.o - 1)"""
+                AND r.bucket = cb.bucket * {per} + cb.o - 1)"""
     return f"""(SELECT {BUCKET_COLUMNS} FROM scalar_buckets WHERE {where} AND width = {width}{rows_within}
         UNION ALL
         {_block_buckets(blocks, 'true', width, within, unshadowed, with_company=False)})"""
@@ -239,23 +239,30 @@ def buckets(where: str, width: str, within: tuple[str, str] | None = None) -> st
 def _block_buckets(blocks: str, where: str, width: str, within: tuple[str, str] | None = None,
                    condition: str = "true", with_company: bool = True) -> str:
     """SELECT of the buckets of `width` held by the `blocks` (a table, CTE or subquery: cb) matching
-    `where` and `condition`: BUCKET_COLUMNS, then (`with_company`) the block's company_key."""
+    `where` and `condition` (on cb: the block's columns and its bucket's: pre_ and _PRE_ARRAYS'
+    sources, and its position o): BUCKET_COLUMNS, then (`with_company`) the block's company_key.
+    The arrays are unnested in the select list (one ProjectSet): 3x faster than unnest() in FROM,
+    which first copies every row into a tuplestore."""
     per = f"({BLOCK} / {width})"
-    k = f"(cb.bucket * {per} + ca.o - 1)"
-    blocks_within = "" if within is None else (
-        f" AND cb.bucket BETWEEN floor(({within[0]})::numeric / {per})::bigint "
-        f"AND floor(({within[1]})::numeric / {per})::bigint AND {k} BETWEEN {within[0]} AND {within[1]}")
-    arrays = ", ".join(f"CASE WHEN {width} = {PRE_WIDTHS[0]} THEN cb.{name}_{PRE_WIDTHS[0]} "
-                       f"ELSE cb.{name}_{PRE_WIDTHS[1]} END" for name, _ in _PRE_ARRAYS)
+    k = f"(cb.bucket * {per} + cb.o - 1)"
+    blocks_within = bucket_within = ""
+    if within is not None:
+        blocks_within = (f" AND cb.bucket BETWEEN floor(({within[0]})::numeric / {per})::bigint "
+                         f"AND floor(({within[1]})::numeric / {per})::bigint")
+        bucket_within = f" AND {k} BETWEEN {within[0]} AND {within[1]}"
+    arrays = ", ".join(f"unnest(CASE WHEN {width} = {PRE_WIDTHS[0]} THEN cb.{name}_{PRE_WIDTHS[0]} "
+                       f"ELSE cb.{name}_{PRE_WIDTHS[1]} END) AS pre_{src}" for name, src in _PRE_ARRAYS)
     # a full bucket's first and last iterations are its bounds (it cannot be the one at an int64 limit)
     return f"""
-        SELECT cb.series_key, {width}, {k}, coalesce(ca.n, {width}), ca.total, ca.low, ca.high,
-               CASE WHEN ca.first IS NULL THEN {k} * {width} ELSE cb.first_iter + ca.first END,
-               CASE WHEN ca.last IS NULL THEN {k} * {width} + {width} - 1 ELSE cb.first_iter + ca.last END
+        SELECT cb.series_key, {width}, {k}, coalesce(cb.pre_n, {width}), cb.pre_total, cb.pre_low,
+               cb.pre_high,
+               CASE WHEN cb.pre_first IS NULL THEN {k} * {width} ELSE cb.first_iter + cb.pre_first END,
+               CASE WHEN cb.pre_last IS NULL THEN {k} * {width} + {width} - 1
+                    ELSE cb.first_iter + cb.pre_last END
                {", cb.company_key" if with_company else ""}
-        FROM {blocks} cb
-        CROSS JOIN LATERAL unnest({arrays}) WITH ORDINALITY AS ca(total, low, high, n, first, last, o)
-        WHERE {where} AND {width} IN {PRE_WIDTHS}{blocks_within} AND ca.total IS NOT NULL AND ({condition})"""
+        FROM (SELECT cb.*, {arrays}, generate_series(1, {per}) AS o
+              FROM {blocks} cb WHERE {where} AND {width} IN {PRE_WIDTHS}{blocks_within}) cb
+        WHERE cb.pre_total IS NOT NULL{bucket_within} AND ({condition})"""
 
 
 _AGGREGATE = f"""

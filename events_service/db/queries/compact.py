@@ -41,9 +41,12 @@ _UNNESTED = """
            cu.ids_base + (cu.ordinal - 1) * cu.ids_step + coalesce(cu.u_id, 0) AS id,
            cu.times_base + (cu.ordinal - 1) * cu.times_step + coalesce(cu.u_ts, 0) AS ts,
            coalesce(cu.u_iter, cu.first_iter + cu.ordinal - 1) AS iter,
-           CASE WHEN cu.workers IS NULL THEN cu.one_worker ELSE cu.u_worker END AS worker,
+           CASE WHEN cu.one_worker_only THEN cu.one_worker ELSE cu.u_worker END AS worker,
            coalesce(cu.u_received, cu.one_received) AS received, cu.u_value AS value, cu.u_extra AS extra
-    FROM (SELECT cb.*, unnest(cb.ids) AS u_id, unnest(cb.times) AS u_ts, unnest(cb.vals) AS u_value,
+    FROM (SELECT cb.company_key, cb.task_key, cb.series_key, cb.ids_base, cb.ids_step, cb.times_base,
+                 cb.times_step, cb.first_iter, cb.workers IS NULL AS one_worker_only, cb.one_worker,
+                 cb.one_received, unnest(cb.ids) AS u_id, unnest(cb.times) AS u_ts,
+                 unnest(cb.vals) AS u_value,
                  unnest(cb.iters) AS u_iter, unnest(cb.workers) AS u_worker,
                  unnest(cb.receiveds) AS u_received, unnest(cb.extras) AS u_extra,
                  generate_series(1, cb.n) AS ordinal
@@ -228,7 +231,7 @@ def buckets(where: str, width: str, within: tuple[str, str] | None = None) -> st
     per = f"({BLOCK} / {width})"
     # a block's bucket only where no row has it: one probe per block, one per bucket only in a block
     # whose range holds rows too (no sort of the union: a reader of a series in rows alone reads as before)
-    blocks = f"""(SELECT *, EXISTS (
+    blocks = f"""(SELECT series_key, bucket, first_iter, company_key, {_PRE_COLUMNS}, EXISTS (
             SELECT 1 FROM scalar_buckets r WHERE r.series_key = cb.series_key AND r.width = {width}
                 AND r.bucket BETWEEN cb.bucket * {per} AND cb.bucket * {per} + {per} - 1) AS mixed
         FROM scalar_blocks cb WHERE {where} OFFSET 0)"""
@@ -237,14 +240,15 @@ def buckets(where: str, width: str, within: tuple[str, str] | None = None) -> st
                 AND r.bucket = cb.bucket * {per} + cb.o - 1)"""
     return f"""(SELECT {BUCKET_COLUMNS} FROM scalar_buckets WHERE {where} AND width = {width}{rows_within}
         UNION ALL
-        {_block_buckets(blocks, 'true', width, within, unshadowed, with_company=False)})"""
+        {_block_buckets(blocks, 'true', width, within, unshadowed, with_company=False, kept=', cb.mixed')})"""
 
 
 def _block_buckets(blocks: str, where: str, width: str, within: tuple[str, str] | None = None,
-                   condition: str = "true", with_company: bool = True) -> str:
+                   condition: str = "true", with_company: bool = True, kept: str = "") -> str:
     """SELECT of the buckets of `width` held by the `blocks` (a table, CTE or subquery: cb) matching
-    `where` and `condition` (on cb: the block's columns and its bucket's: pre_ and _PRE_ARRAYS'
-    sources, and its position o): BUCKET_COLUMNS, then (`with_company`) the block's company_key.
+    `where` and `condition` (on cb: series_key, bucket, first_iter, the `kept` columns of `blocks`
+    (", a, b"), and its bucket's: pre_ and _PRE_ARRAYS' sources, and its position o): BUCKET_COLUMNS,
+    then (`with_company`) the block's company_key.
     The arrays are unnested in the select list (one ProjectSet): 3x faster than unnest() in FROM,
     which first copies every row into a tuplestore."""
     per = f"({BLOCK} / {width})"
@@ -264,7 +268,8 @@ def _block_buckets(blocks: str, where: str, width: str, within: tuple[str, str] 
                CASE WHEN cb.pre_last IS NULL THEN {k} * {width} + {width} - 1
                     ELSE cb.first_iter + cb.pre_last END
                {", cb.company_key" if with_company else ""}
-        FROM (SELECT cb.*, {arrays}, generate_series(1, {per}) AS o
+        FROM (SELECT cb.series_key, cb.bucket, cb.first_iter, cb.company_key{kept}, {arrays},
+                     generate_series(1, {per}) AS o
               FROM {blocks} cb WHERE {where} AND {width} IN {PRE_WIDTHS}{blocks_within}) cb
         WHERE cb.pre_total IS NOT NULL{bucket_within} AND ({condition})"""
 

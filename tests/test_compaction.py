@@ -338,14 +338,16 @@ def test_an_ended_task_keeps_its_fine_buckets_in_its_blocks_and_answers_the_same
     populate(api, task)
     # times off a line (residuals stored), values exact
     api.add_batch([scalar(task, i, "jitter", value=i / 2, timestamp=T0 + 10 * i + (i * 7) % 5)
-                   for i in range(1200)])
+                   for i in range(1205)])
     api.call("tasks.started", task=task)
     api.call("tasks.completed", task=task, force=True)
     before, points = answers(api, app, task), stored_points(db, task)
     assert {r[1] for r in bucket_rows(db, task)} == {10, 100, 1000}
     assert read_buckets(db, task, (10, 100, 1000)) == bucket_rows(db, task)
     run_cli(database_url, "--task", task)
-    assert forms(db, task)[0] == 3335 + 1200
+    assert forms(db, task)[0] == 3335 + 1205
+    jitter = db.execute("SELECT key FROM series WHERE task_key = %s AND metric = 'jitter'",
+                        (task_key(db, task),)).fetchone()[0]
     key = task_key(db, task)
     # regular times and ids are a line: no array stored; the jittery series keeps residuals
     assert db.execute("SELECT count(*) FILTER (WHERE times IS NULL), count(times) FROM scalar_blocks "
@@ -357,11 +359,15 @@ def test_an_ended_task_keeps_its_fine_buckets_in_its_blocks_and_answers_the_same
     after = answers(api, app, task)
     for name in before:  # histograms of every interval, the viewer's zooms
         assert after[name] == before[name], name
-    # the task resumed: new points, and a re-sent one that expands its block, keep the buckets exact
+    # the task resumed: new points, and a re-sent one that expands its block, keep the buckets exact;
+    # 'jitter' 1207 is a row in a bucket its last block holds too (1200-1204): the row holds both
     api.add_batch([scalar(task, 1234, value=99.5, timestamp=T0 + 3),
                    scalar(task, 2600, value=1.5, timestamp=T0),
+                   scalar(task, 1207, "jitter", value=0.75, timestamp=T0 + 12070),
                    scalar(task, 5, "jitter", value=None, timestamp=T0)])
     assert read_buckets(db, task, (10, 100, 1000)) == buckets_from_points(db, task, (10, 100, 1000))
+    assert db.execute("SELECT count(*) FROM scalar_buckets WHERE series_key = %s AND width = 10 "
+                      "AND bucket = 120", (jitter,)).fetchone()[0] == 1
     run_cli(database_url, "--task", task)
     assert bucket_rows(db, task) == buckets_from_points(db, task, (1000,))
     assert read_buckets(db, task, (10, 100, 1000)) == buckets_from_points(db, task, (10, 100, 1000))

@@ -14,7 +14,8 @@ Layout (reasons and measurements in migrations/versions/0001_initial.py and the 
                      events_service/db/queries/scalars.py), removed with their series (CASCADE); the
                      primary key INCLUDEs the payload for index-only reads (0004).
   scalar_blocks      the compact form of finished scalar series: blocks of 1,000 iterations as
-                     arrays (0008); read with the rows through db/queries/compact.py.
+                     arrays (0008); read with the rows through db/queries/compact.py; times and ids
+                     as a line plus residuals, and the blocks' own width-10/100 buckets (0010).
 """
 from __future__ import annotations
 

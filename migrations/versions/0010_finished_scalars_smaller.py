@@ -1,42 +1,53 @@
-"""Finished scalars at most 16 bytes per point: block times and ids as a line plus residuals, and no
-width-10 pre-aggregates for the series of ended tasks.
+"""Finished scalars at most 16 bytes per point: block times and ids as a line plus residuals, and the
+pre-aggregates of widths 10 and 100 inside the blocks.
 
 Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-06
 
-Where the bytes went (bench/storage.py's finished task, 50,000 points in 50 blocks, at 0009):
-54.5 bytes/point = scalar_blocks ~23 (per 1,000-point block after lz4: vals 8,020 B, times
-4,418 B, ids 4,065 B, plus row and TOAST overhead) + scalar_buckets ~31 (one width-10 row per 10
-points at ~280 B with the primary key that INCLUDEs the payload; widths 100 and 1000 are 10x and
-100x fewer). The values are doubles that lz4 cannot compress: 8 B/point is the floor.
+Where the bytes went (bench/storage.py --points 5000 --logs 20000 --plots 100, its finished task:
+50,000 points in 50 blocks, at 0009): 54.5 bytes/point = scalar_blocks ~23 (per 1,000-point block
+after lz4: vals 8,020 B, times 4,418 B, ids 4,065 B, plus row and TOAST overhead) + scalar_buckets
+~31 (one width-10 row per 10 points at ~280 B with the primary key that INCLUDEs the payload;
+widths 100 and 1000 are 10x and 100x fewer). The values are doubles lz4 cannot compress: 8 B/point
+is the floor.
 
-1. Times and ids of a block as a line plus residuals. A point's value at ordinal o (1-based, in
-   iteration order) is base + (o - 1) * step + residual_o: `times_base`/`times_step` and
-   `ids_base`/`ids_step` are per block, base = the first value, step = (last - first) / (n - 1)
-   (truncated), and the `times`/`ids` arrays now hold the residuals, NULL when every residual is 0
-   (as `iters` is NULL when the iterations are contiguous). A prediction lies between the first and
-   last value, so neither it nor a residual leaves int64 as long as every value is within
-   +-2^62; a block with a value outside that falls back to base 0, step 0, residual = the value.
-   Measured in psql over the bench's 50 blocks: delta encoding (successive differences) made
-   times/ids 4,420/4,067 -> 130/125 bytes per block, but decoding it needs a running sum
-   (`sum() OVER (ORDER BY ordinality)`), which made unnesting 50,000 points 12 -> 32 ms; a line
-   plus residuals decodes with arithmetic on the ordinal (compact._UNNESTED, no window), and the
-   bench's regular series store no array at all; jittery real times leave small residuals, which
-   lz4 compresses better than the raw bigints.
-2. The width-10 pre-aggregates of a series are dropped when compaction finds its task ended:
-   `series.finest_width` (10, or 100 once dropped) tells ingestion which level to recompute from
-   the points (db/queries/scalars.maintain_buckets: a re-sent event or a resumed task keeps the
-   buckets exact) and histograms which widths they may read (sampling.choose_width); intervals
-   below 100 read the points, in either form (compact.rows). Running tasks keep width 10.
+1. Times and ids as a line plus residuals. A point's value at ordinal o (1-based, in iteration
+   order) is base + (o - 1) * step + residual_o: `times_base`/`times_step` and `ids_base`/`ids_step`
+   per block, base = the first value, step = (last - first) / (n - 1) truncated, and the `times`/
+   `ids` arrays now hold the residuals, NULL when all are 0 (as `iters` is NULL when the iterations
+   are contiguous). A prediction lies between the first and last value, so neither it nor a
+   residual leaves int64 while every value is within +-2^62; a block with a value beyond falls back
+   to base 0, step 0, residual = the value (tests: ids at both int64 limits). Measured in psql
+   over the bench's 50 blocks: delta encoding (successive differences) made times/ids 4,420/4,067 ->
+   130/125 bytes per block, but decoding it needs a running sum (`sum() OVER (ORDER BY
+   ordinality)`), which made unnesting 50,000 points 12 -> 32 ms; a line plus residuals decodes
+   with arithmetic on the ordinal (compact._UNNESTED), the bench's regular series store no array
+   at all, and jittery real times leave small residuals, which lz4 compresses better than bigints.
+2. Pre-aggregates of widths 10 and 100 in the block. First tried: dropping an ended task's width-10
+   rows, histograms reading the points for intervals below 100 (a `series.finest_width`): 16.6
+   bytes/point, but bench/compacted.py's histogram at samples=1000 (interval 20 over 20,000
+   iterations) went from reading 2,000 stored rows to 20,000 points: 5.5x slower than the same task
+   as rows. So a block keeps its own buckets instead, as arrays with one element per bucket
+   (sums_W, mins_W, maxs_W: doubles; counts_W, firsts_W, lasts_W: smallint, NULL when every bucket
+   with a point is full, so implied), about 2.5 bytes per point for width 10 against ~28 as rows.
+   Compaction of an ended task deletes the series' rows of widths 10 and 100 (only width 1000
+   stays rows: per-series statistics read it); a running task keeps them. Every read of the
+   pre-aggregates goes through compact.buckets: the rows, plus a block's buckets that no row has
+   (a row is recomputed by ingestion from the points of both forms, so it holds them all); a
+   re-sent event's expanded block turns its buckets back into rows first.
+   Unnesting the arrays in the select list (ProjectSet) instead of in FROM made reading them 3x
+   faster (unnest() in FROM copies every row into a tuplestore); the same change made unnesting
+   points 2x faster (20,000 points: 4.5 vs 9 ms).
 
-Measured with this revision (12-06, shared machine, figures in the README and the report):
-see the table at the end of this docstring.
+Measured with this revision (12-06, shared 2-core machine under load from three other benchmarks):
+MEASURED
 
-Upgrade: re-encodes every block in place, drops the width-10 buckets of the compacted series of
-ended tasks. Downgrade: decodes the blocks back to full arrays and rebuilds the width-10 buckets
-from the points of both forms. dashboards.scalar_points (0009) decodes the new form. A migration
-keeps its own copy of the SQL (it must stay what it was when written).
+Upgrade: re-encodes every block in place and computes its buckets; deletes the rows of widths 10
+and 100 that blocks of ended tasks now hold. Downgrade: the blocks' buckets become rows again (a row
+already there wins), and the ids and times arrays are whole again. dashboards.scalar_points (0009)
+decodes the new form. A migration keeps its own copy of the SQL (it must stay what it was when
+written).
 """
 from alembic import op
 

@@ -17,6 +17,12 @@ for a series and its compaction never interleave):
 - `expand` turns the blocks holding given (series, iteration) keys back into rows: ingestion calls
   it for re-sent events, which then replace their stored twin as rows do (one event per key).
 Events without an iteration (at most one per series) always stay rows.
+
+Pre-aggregates (migration 0010): a block also holds its series' buckets of widths 10 and 100
+(scalars.py keeps them as scalar_buckets rows while the points are rows). `buckets()` is the one
+source of the pre-aggregates for every read: the rows, plus a block's buckets that no row has.
+Compaction of an ended task deletes the series' rows of those widths; `expand` turns a block's
+buckets back into rows with its points.
 """
 from __future__ import annotations
 

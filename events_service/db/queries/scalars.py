@@ -19,6 +19,11 @@ transaction as the events it summarises:
 * Every width-100 and width-1000 bucket above a touched width-10 bucket is then recomputed
   from its (at most 10) children, and a bucket left without children is deleted. So each level
   always equals an aggregate of the level below, which equals an aggregate of the raw points.
+* Compacted series (compact.py, migration 0010): a block holds the buckets of widths 10 and 100 of
+  its points, and compaction of an ended task deletes the series' rows of those widths; every read
+  of the buckets (histograms, the viewer, the recomputation from children below) goes through
+  compact.buckets(), where a row wins over a block's bucket (a row is recomputed from the points of
+  both forms, so it holds every point).
 * Deletion: rows reference series(key) ON DELETE CASCADE; deleting a task's series (as
   delete_for_task does after deleting its events) removes its buckets in the same statement.
 * Concurrency: ingestion holds a transaction advisory lock per series it writes, so two batches

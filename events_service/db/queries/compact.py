@@ -227,12 +227,13 @@ def _pre_aggregates() -> str:
 BUCKET_COLUMNS = "series_key, width, bucket, value_count, value_sum, min_value, max_value, min_iter, max_iter"
 
 
-def buckets(where: str, width: str, within: tuple[str, str] | None = None) -> str:
+def buckets(where: str, width: str, within: tuple[str, str] | None = None, gate: str = "true") -> str:
     """A parenthesised subquery of the pre-aggregates (BUCKET_COLUMNS of scalar_buckets) of `width`
     (SQL) of the series matching `where` (on series_key only): the scalar_buckets rows and, for widths
     10 and 100, the buckets blocks hold; `within` = SQL (lo, hi): only buckets lo..hi. A row of the same
     bucket wins over a block's: ingestion recomputes a row from the points of both forms, so it holds
-    every point, while a block's covers its own (a running task's rows stay beside its blocks)."""
+    every point, while a block's covers its own (a running task's rows stay beside its blocks).
+    `gate`: SQL false when the series surely has no block (then no block is looked up)."""
     rows_within = "" if within is None else f" AND bucket BETWEEN {within[0]} AND {within[1]}"
     per = f"({BLOCK} / {width})"
     # a block's bucket only where no row has it: one probe per block, one per bucket only in a block
@@ -240,7 +241,7 @@ def buckets(where: str, width: str, within: tuple[str, str] | None = None) -> st
     blocks = f"""(SELECT series_key, bucket, first_iter, company_key, {_PRE_COLUMNS}, EXISTS (
             SELECT 1 FROM scalar_buckets r WHERE r.series_key = cb.series_key AND r.width = {width}
                 AND r.bucket BETWEEN cb.bucket * {per} AND cb.bucket * {per} + {per} - 1) AS mixed
-        FROM scalar_blocks cb WHERE {where} OFFSET 0)"""
+        FROM scalar_blocks cb WHERE {gate} AND {where} OFFSET 0)"""
     unshadowed = f"""NOT cb.mixed OR NOT EXISTS (
             SELECT 1 FROM scalar_buckets r WHERE r.series_key = cb.series_key AND r.width = {width}
                 AND r.bucket = cb.bucket * {per} + cb.o - 1)"""

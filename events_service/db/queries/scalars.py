@@ -160,13 +160,17 @@ def _refresh_from_children(session: Session, company_key: int, width: int,
     """Recompute buckets of `width` from their width/10 children; delete those left empty."""
     session.execute(text(f"""
         WITH p AS (SELECT * FROM unnest(CAST(:s AS bigint[]), CAST(:k AS bigint[])) AS p(series_key, bucket)),
+        s AS MATERIALIZED (  -- the series with blocks (children there too): a probe per series, not parent
+            SELECT d.series_key, EXISTS (SELECT 1 FROM scalar_blocks b WHERE b.series_key = d.series_key)
+                   AS blocks
+            FROM (SELECT DISTINCT series_key FROM p) d),
         agg AS (  -- LATERAL: one index probe per parent (a join here was planned as a full scan)
             SELECT p.series_key, p.bucket, c.*
-            FROM p CROSS JOIN LATERAL (
+            FROM p JOIN s USING (series_key) CROSS JOIN LATERAL (
                 SELECT sum(value_count) AS n, sum(value_sum) AS total, min(min_value) AS low,
                        max(max_value) AS high, min(min_iter) AS first, max(max_iter) AS last
                 FROM {compact.buckets('series_key = p.series_key', str(width // 10),
-                                      ('p.bucket * 10', 'p.bucket * 10 + 9'))} c) c),
+                                      ('p.bucket * 10', 'p.bucket * 10 + 9'), gate='s.blocks')} c) c),
         gone AS (DELETE FROM scalar_buckets b USING agg WHERE agg.n IS NULL AND b.series_key = agg.series_key
                  AND b.width = {width} AND b.bucket = agg.bucket)
         INSERT INTO scalar_buckets (company_key, series_key, width, bucket, value_count, value_sum, min_value,

@@ -40,8 +40,15 @@ is the floor.
    faster (unnest() in FROM copies every row into a tuplestore); the same change made unnesting
    points 2x faster (20,000 points: 4.5 vs 9 ms).
 
-Measured with this revision (12-06, shared 2-core machine under load from three other benchmarks):
-MEASURED
+Measured with this revision (12-06, shared 2-core machine, load average ~7 from three other
+engineers' work: timings are noisy, ratios are of calls made in turn):
+    bench/storage.py --points 5000 --logs 20000 --plots 100: scalar bytes/point finished 14.8
+        (54.5 at 0009: blocks ~14 with their own buckets, width-1000 rows ~0.3); live unchanged 224.0
+    bench/compacted.py --points 20000, compact/rows (0009 in brackets, same machine, quieter):
+        one whole series 0.92x at batch_size 10,000 (0.80x), 1.11x at 500 (1.02x); histograms
+        samples=1000 1.19x (0.74-0.90x; widths 10 read from the blocks' arrays, 5.5x when they were
+        dropped), samples=10000 0.70x, by timestamp 0.83x; a whole task 1.07x (1.07x); latest values
+        1.59x (1.6x); first get_task_events page 1.33x (1.9x).
 
 Upgrade: re-encodes every block in place and computes its buckets; deletes the rows of widths 10
 and 100 that blocks of ended tasks now hold. Downgrade: the blocks' buckets become rows again (a row

@@ -242,9 +242,11 @@ def buckets(where: str, width: str, within: tuple[str, str] | None = None, gate:
             SELECT 1 FROM scalar_buckets r WHERE r.series_key = cb.series_key AND r.width = {width}
                 AND r.bucket BETWEEN cb.bucket * {per} AND cb.bucket * {per} + {per} - 1) AS mixed
         FROM scalar_blocks cb WHERE {gate} AND {where} OFFSET 0)"""
-    unshadowed = f"""NOT cb.mixed OR NOT EXISTS (
+    # (a scalar subquery, at most one row by the primary key: an EXISTS here may be planned as a hash
+    # of every row of the width, built from a scan of the whole table)
+    unshadowed = f"""NOT cb.mixed OR (
             SELECT 1 FROM scalar_buckets r WHERE r.series_key = cb.series_key AND r.width = {width}
-                AND r.bucket = cb.bucket * {per} + cb.o - 1)"""
+                AND r.bucket = cb.bucket * {per} + cb.o - 1) IS NULL"""
     return f"""(SELECT {BUCKET_COLUMNS} FROM scalar_buckets WHERE {where} AND width = {width}{rows_within}
         UNION ALL
         {_block_buckets(blocks, 'true', width, within, unshadowed, with_company=False, kept=', cb.mixed')})"""

@@ -271,7 +271,8 @@ def _block_buckets(blocks: str, where: str, width: str, within: tuple[str, str] 
                        f"ELSE cb.{name}_{PRE_WIDTHS[1]} END) AS pre_{src}" for name, src in _PRE_ARRAYS)
     # a full bucket's first and last iterations are its bounds (it cannot be the one at an int64 limit)
     return f"""
-        SELECT cb.series_key, {width}, {k}, coalesce(cb.pre_n, {width}), cb.pre_total, cb.pre_low,
+        SELECT cb.series_key, CAST({width} AS smallint), {k}, CAST(coalesce(cb.pre_n, {width}) AS integer),
+               cb.pre_total, cb.pre_low,
                cb.pre_high,
                CASE WHEN cb.pre_first IS NULL THEN {k} * {width} ELSE cb.first_iter + cb.pre_first END,
                CASE WHEN cb.pre_last IS NULL THEN {k} * {width} + {width} - 1

@@ -50,10 +50,11 @@ engineers' work: timings are noisy, ratios are of calls made in turn):
         samples=1000 1.19x (0.74-0.90x; widths 10 read from the blocks' arrays, 5.5x when they were
         dropped), samples=10000 0.70x, by timestamp 0.83x; a whole task 1.07x (1.07x); latest values
         1.59x (1.6x); first get_task_events page 1.33x (1.9x).
-    A task in rows, this revision against 0009's code on one database, called in turn (80 rounds):
-        events.add_batch of 1,000 events +2% / +5% (two runs: children of a bucket are read through
-        compact.buckets, a block lookup per series); histogram samples=1000 +15% / +21% (the
-        buckets' query itself ~1 ms of 5.4: the union's extra plan nodes and planning).
+    A task in rows, this revision against 0009's code on one database, called in turn (75 rounds,
+    five runs): events.add_batch of 1,000 events -6% to +9%, +0 to +3% in the three quieter runs
+    (a bucket's children are read through compact.buckets: one block lookup per series);
+    scalar_metrics_iter_histogram samples=1000 +8% to +9% in those (~1.5 ms of ~18: the bucket
+    query's longer SQL is planned on every call, custom plans).
 
 Upgrade: re-encodes every block in place and computes its buckets; deletes the rows of widths 10
 and 100 that blocks of ended tasks now hold. Downgrade: the blocks' buckets become rows again (a row

@@ -45,11 +45,12 @@ engineers' work: timings are noisy, ratios are of calls made in turn):
     bench/storage.py --points 5000 --logs 20000 --plots 100: scalar bytes/point finished 14.8
         (54.5 at 0009: blocks ~14 with their own buckets, width-1000 rows ~0.3); live unchanged 224.0;
         at the default size (10 x 20,000 points a task) 13.2: a table's fixed pages weigh less
-    bench/compacted.py --points 20000, compact/rows (0009 in brackets, same machine, quieter):
-        one whole series 0.92x at batch_size 10,000 (0.80x), 1.11x at 500 (1.02x); histograms
-        samples=1000 1.19x (0.74-0.90x; widths 10 read from the blocks' arrays, 5.5x when they were
-        dropped), samples=10000 0.70x, by timestamp 0.83x; a whole task 1.07x (1.07x); latest values
-        1.59x (1.6x); first get_task_events page 1.33x (1.9x).
+    bench/compacted.py --points 20000, compact/rows (0009 in brackets), a quieter moment (load ~3):
+        one whole series 0.78x at batch_size 10,000 (0.80x), 1.09x at 500 (1.02x); histograms
+        samples=1000 1.07x (0.74-0.90x; widths 10 read from the blocks' arrays, 5.5x when they were
+        dropped), samples=10000 0.67x, by timestamp 0.86x; a whole task 1.06x (1.07x); latest values
+        1.51x (1.6x); first get_task_events page 2.10x (1.9x). Under load ~7 the same ran 0.92x,
+        1.11x, 1.19x, 0.70x, 0.83x, 1.07x, 1.59x, 1.33x.
     A task in rows, this revision against 0009's code on one database, called in turn (75 rounds,
     five runs): events.add_batch of 1,000 events -6% to +9%, +0 to +3% in the three quieter runs
     (a bucket's children are read through compact.buckets: one block lookup per series);

@@ -35,7 +35,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                          help="only this task: wholly when ended, its old blocks when running; repeatable")
     command.add_argument("--age", type=_iterations, metavar="N", default=None,
                          help="a running task's points age when N iterations behind their series' newest "
-                         "(default: EVENTS_COMPACT_AGE_ITERATIONS, 1000)")
+                         "(default: EVENTS_COMPACT_AGE_ITERATIONS, 100)")
     command.add_argument("--whole", action="store_true",
                          help="with --task: compact those tasks wholly, even when running")
 

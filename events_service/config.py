@@ -59,7 +59,7 @@ DEFAULTS: dict[str, Any] = {
     "COMPACT_INTERVAL_SEC": 300,
     # A running task's scalar points this many iterations behind their series' newest move into the
     # compact form, whole blocks of 1,000 iterations at a time (aging: events_service/compaction.py).
-    "COMPACT_AGE_ITERATIONS": 1000,
+    "COMPACT_AGE_ITERATIONS": 100,
 }
 
 

@@ -74,8 +74,10 @@ def rows(where: str, span: timerange.Span, iters: tuple[str, str] | None = None,
     lie within its iteration and time range). The caller still orders and limits the union.
     """
     blocks = f"SELECT * FROM scalar_blocks WHERE {where} AND {_block_span(span)}"
-    if iters is not None:
-        blocks += f" AND last_iter >= {iters[0]} AND first_iter <= {iters[1]}"
+    if iters is not None:  # bucket bounds: a range of the primary key, not a scan of the series
+        lo, hi = (f"floor(CAST({i} AS numeric) / {BLOCK})::bigint" for i in iters)
+        blocks += (f" AND last_iter >= {iters[0]} AND first_iter <= {iters[1]}"
+                   f" AND bucket BETWEEN {lo} AND {hi}")
     raw = f"SELECT {COLUMNS} FROM scalar_events WHERE {where} AND {span.sql('ts')}"
     unnested = _UNNESTED.format(blocks=f"({blocks})")
     if first is not None:
@@ -228,7 +230,7 @@ def pending(session: Session, *, task_keys: Sequence[int] | None = None, ended_o
 
 # Aging (design and measurements: migrations/versions/0011_aging.py): the old blocks of a series
 # still being written. AGE is the default of the setting COMPACT_AGE_ITERATIONS.
-AGE = 1000
+AGE = 100
 STEP = 10  # buckets moved per transaction at most: the series' lock is held for ~10,000 points' move
 
 

@@ -333,6 +333,14 @@ def test_every_scalar_read_answers_the_same_after_aging_a_running_task(
     assert all_events(api, task_id) == events
 
 
+def test_compact_refuses_whole_without_task_and_a_negative_age(database_url):
+    out = io.StringIO()
+    assert cli.main(["--database-url", database_url, "compact", "--whole"], out=out) == 1
+    assert "--whole needs --task" in out.getvalue()
+    with pytest.raises(SystemExit):
+        cli.main(["--database-url", database_url, "compact", "--age", "-5"], out=out)
+
+
 def test_the_pass_ages_running_tasks_and_skips_a_series_being_written(api, db, engine, task_id):
     api.add_batch([scalar(task_id, i, metric, value=float(i), timestamp=T0 + i)
                    for metric in ("a", "b") for i in range(3000)])

@@ -14,6 +14,8 @@ Writes (both under the series' transaction advisory lock, the one ingestion take
 for a series and its compaction never interleave):
 - `compact_series` moves a series' rows with an iteration into blocks, in the caller's
   transaction; a block that already holds points of the same 1,000 iterations is merged.
+- `age_series` does the same for a running task's series, only for its whole blocks far behind the
+  series' newest iteration (aging, migration 0011); the newest stay rows.
 - `expand` turns the blocks holding given (series, iteration) keys back into rows: ingestion calls
   it for re-sent events, which then replace their stored twin as rows do (one event per key).
 Events without an iteration (at most one per series) always stay rows.

@@ -8,12 +8,13 @@ after VACUUM, by difference of the tables' sizes (heap, TOAST and indexes of eve
 scalar pre-aggregates) before and after each part was written, so each part is charged its own
 pages only.
 
-The live task is measured as it is while being written: after each batch (100 iterations of each
-series) the compaction pass the service runs periodically (compaction.run_pass, the setting
-COMPACT_AGE_ITERATIONS as the service reads it) ages the blocks far behind each series' newest
-iteration (migration 0011); when it moved points, a VACUUM follows, as autovacuum would after those
-deletes (more than 20% of the chunk's rows), so that the next rows reuse the space the aged rows
-left. The figure is the tables' growth at the end (after the last batch and its pass).
+The live task is measured as it is while being written: after each batch (1,000 events: 100
+iterations of each of the 10 series) the compaction pass the service runs periodically
+(compaction.run_pass, the setting COMPACT_AGE_ITERATIONS as the service reads it) ages the blocks
+far behind each series' newest iteration (migration 0011); when it moved points, a VACUUM follows,
+as autovacuum would after those deletes (more than 20% of the chunk's rows), so that the next rows
+reuse the space the aged rows left. The figure is the tables' growth at the end (after the last
+batch and its pass). The finished task's share of the blocks is by points, as its other shares.
 
 Prints exactly these lines (issue 16's goals: finished <= 16, live <= 120, logs <=
 1.5x their messages, plots compressed):
@@ -94,7 +95,7 @@ def finished_share(task: str) -> str:
     makes them free space that the chunk's next rows reuse."""
     key = f"(SELECT key FROM tasks WHERE id = '{task}')"
     return f"""pg_total_relation_size('scalar_blocks') * (
-            SELECT coalesce(sum(n) FILTER (WHERE task_key = {key}) / nullif(sum(n), 0), 0)::float8
+            SELECT coalesce(sum(n) FILTER (WHERE task_key = {key})::float8 / nullif(sum(n), 0), 0)
             FROM scalar_blocks)
         + hypertable_size('scalar_events') * (SELECT count(*) FILTER (WHERE task_key = {key})::float8
                                                / greatest(count(*), 1) FROM scalar_events)
@@ -150,7 +151,7 @@ def main() -> None:
                 results[name] = size(finished_share(f"storage-{name}")) / points
             else:
                 aged = 0
-                for k in range(0, len(lines), 1000):  # ingest()'s batches: 100 iterations of each series
+                for k in range(0, len(lines), 1000):  # ingest()'s batches (100 iterations of 10 series)
                     ingest(lines[k:k + 1000])
                     moved = compaction.run_pass(engine, age=age).points
                     if moved:

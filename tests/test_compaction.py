@@ -333,6 +333,19 @@ def test_every_scalar_read_answers_the_same_after_aging_a_running_task(
     assert all_events(api, task_id) == events
 
 
+def test_aging_at_the_ends_of_int64(api, app, keys, db, database_url, task_id):
+    low, high = -(2 ** 63), 2 ** 63 - 1
+    iterations = [low, low + 1, low + 999, *range(0, 1500), high - 1, high]
+    api.add_batch([scalar(task_id, i, value=float(n), timestamp=T0 + n) for n, i in enumerate(iterations)])
+    before = answers(api, app, task_id)
+    # every bucket but high's (the newest) is old, the lowest of them starting below int64
+    assert "compacted 1,503 points of 1 series" in run_cli(database_url, "--task", task_id)
+    assert forms(db, task_id) == (1503, 2, 0)
+    assert answers(api, app, task_id) == before
+    api.add_batch([scalar(task_id, low, value=-1.0, timestamp=T0)])  # a re-send into the lowest block
+    assert [e["value"] for e in all_events(api, task_id) if e["iter"] == low] == [-1.0]
+
+
 def test_compact_refuses_whole_without_task_and_a_negative_age(database_url):
     out = io.StringIO()
     assert cli.main(["--database-url", database_url, "compact", "--whole"], out=out) == 1

@@ -29,6 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from events_service.db.queries import timerange
+from events_service.sampling import INT64_MAX, INT64_MIN
 
 BLOCK = 1000
 COLUMNS = "company_key, task_key, series_key, id, ts, iter, worker, received, value, extra"
@@ -191,7 +192,7 @@ def _move(session: Session, series_key: int, through: int | None = None) -> int:
     span = timerange.of_series(session, [series_key])
     if span.empty:
         return 0
-    below = "" if through is None else f" AND iter < {(through + 1) * BLOCK}"
+    below = "" if through is None else f" AND iter <= {_last_iter(through)}"
     # Blocks of the iterations about to be compacted (a task resumed, or a re-sent point expanded
     # its block) become rows first, so that each (series, bucket) stays one block.
     buckets = session.execute(text(
@@ -199,7 +200,7 @@ def _move(session: Session, series_key: int, through: int | None = None) -> int:
         f"AND {span.sql('ts')}"), {"k": series_key}).scalars().all()
     if not buckets:
         return 0
-    expand(session, [(series_key, b * BLOCK) for b in buckets])
+    expand(session, [(series_key, max(b * BLOCK, INT64_MIN)) for b in buckets])
     deleting = timerange.deletes(session, "scalar_events", span,
                                  "t.series_key = :k AND t.iter IS NOT NULL" + below.replace("iter", "t.iter"),
                                  returning="t.*")
@@ -236,6 +237,11 @@ AGE = 100
 STEP = 10  # buckets moved per transaction at most: the series' lock is held for ~10,000 points' move
 
 
+def _last_iter(bucket: int) -> int:
+    """The bucket's last iteration, within int64 (the lowest bucket's first one may lie below it)."""
+    return min(bucket * BLOCK + BLOCK - 1, INT64_MAX)
+
+
 def aged_through(max_iter: int, age: int) -> int:
     """The last bucket whose iterations all lie at least `age` behind the series' newest, `max_iter`."""
     return (max_iter - age + 1) // BLOCK - 1
@@ -269,9 +275,9 @@ def age_series(session: Session, series_key: int, age: int, *, wait: bool = True
         return 0, True
     through = aged_through(max_iter, age)
     span = timerange.of_series(session, [series_key])
-    lowest = session.execute(text(
+    lowest = None if _last_iter(through) < INT64_MIN else session.execute(text(
         f"SELECT min(iter) FROM scalar_events WHERE series_key = :k AND iter IS NOT NULL "
-        f"AND iter < {(through + 1) * BLOCK} AND {span.sql('ts')}"), {"k": series_key}).scalar_one()
+        f"AND iter <= {_last_iter(through)} AND {span.sql('ts')}"), {"k": series_key}).scalar_one()
     upto = through if lowest is None else min(through, lowest // BLOCK + step - 1)
     moved = 0 if lowest is None else _move(session, series_key, upto)
     if upto == through:

@@ -266,7 +266,8 @@ def age_series(session: Session, series_key: int, age: int, *, wait: bool = True
     """Move the rows of the series' old buckets (every iteration at least `age` behind the series'
     newest) into blocks, at most `step` buckets of them, in the caller's transaction (commit right
     after); (points moved, whether every old bucket is a block now). Without `wait`, None when the
-    series is locked (being written): ingestion is never made to wait for it."""
+    series is locked (being written): a batch is never waited for, while one arriving during the
+    move waits for it (a few tens of ms at most: `step`)."""
     if not _take(session, series_key, wait):
         return None
     max_iter = session.execute(text("SELECT max_iter FROM series WHERE key = :k"),

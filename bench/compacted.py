@@ -2,7 +2,7 @@
 task as rows, through a real gunicorn, the two called in turn.
 
 Two tasks get the same scalars over HTTP (SERIES x POINTS, as bench/queries.py writes them); one is
-compacted (`events-service compact --task`), the other stays rows. Each read is then timed on both
+compacted (`events-service compact --task --whole`), the other stays rows. Each read is then timed on both
 in turn, --repeat rounds (bench/queries.paired_ms): the ratio compact/rows is the median of the
 rounds' ratios, so the machine's drift hits both sides alike. (That a task answers the same before
 and after compaction is tests/test_compaction.py's job: here the two tasks' ids and times differ.)
@@ -45,7 +45,8 @@ def main() -> None:
             http.post(f"{base}/v2.1/tasks.completed", headers={"Content-Type": "application/json"},
                       data=orjson.dumps({"task": tasks["compact"], "force": True})).raise_for_status()
     out = subprocess.run([str(Path(sys.executable).with_name("events-service")), "--database-url", url,
-                          "compact", "--task", tasks["compact"]], check=True, capture_output=True, text=True)
+                          "compact", "--task", tasks["compact"], "--whole"],  # a running task: wholly
+                         check=True, capture_output=True, text=True)
     print(out.stdout.strip().splitlines()[-1])
     with psycopg.connect(libpq_dsn(url), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")  # as autovacuum would, after the compacted rows were deleted

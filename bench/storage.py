@@ -6,7 +6,17 @@ compact`: its points in the compact form, migration 0008), console log lines (60
 characters of text) and plots (plotly JSON of a 1,000-point scatter, ~40 kB). Bytes are measured
 after VACUUM, by difference of the tables' sizes (heap, TOAST and indexes of every chunk, plus the
 scalar pre-aggregates) before and after each part was written, so each part is charged its own
-pages only. Prints exactly these lines (issue 16's goals: finished <= 16, live <= 120, logs <=
+pages only.
+
+The live task is measured as it is while being written: after each batch (1,000 events: 100
+iterations of each of the 10 series) the compaction pass the service runs periodically
+(compaction.run_pass, the setting COMPACT_AGE_ITERATIONS as the service reads it) ages the blocks
+far behind each series' newest iteration (migration 0011); when it moved points, a VACUUM follows,
+as autovacuum would after those deletes (more than 20% of the chunk's rows), so that the next rows
+reuse the space the aged rows left. The figure is the tables' growth at the end (after the last
+batch and its pass). The finished task's share of the blocks is by points, as its other shares.
+
+Prints exactly these lines (issue 16's goals: finished <= 16, live <= 120, logs <=
 1.5x their messages, plots compressed):
 
     scalar bytes/point finished: N
@@ -33,6 +43,8 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import fresh_database, gunicorn, libpq_dsn, login  # noqa: E402
+from events_service import compaction, config  # noqa: E402
+from events_service.db.session import make_engine  # noqa: E402
 
 T0 = 1_790_000_000_000
 SCALAR_TABLES = ("hypertable_size('scalar_events') + pg_total_relation_size('scalar_buckets') "
@@ -83,7 +95,7 @@ def finished_share(task: str) -> str:
     makes them free space that the chunk's next rows reuse."""
     key = f"(SELECT key FROM tasks WHERE id = '{task}')"
     return f"""pg_total_relation_size('scalar_blocks') * (
-            SELECT coalesce(sum(n) FILTER (WHERE task_key = {key}) / nullif(sum(n), 0), 0)::float8
+            SELECT coalesce(sum(n) FILTER (WHERE task_key = {key})::float8 / nullif(sum(n), 0), 0)
             FROM scalar_blocks)
         + hypertable_size('scalar_events') * (SELECT count(*) FILTER (WHERE task_key = {key})::float8
                                                / greatest(count(*), 1) FROM scalar_events)
@@ -111,6 +123,8 @@ def main() -> None:
             conn.execute("VACUUM ANALYZE")
             return int(conn.execute(f"SELECT {expr}").fetchone()[0])
 
+    engine = make_engine(url, pool_size=1)  # the live task's compaction passes, run from here
+    age = config.load()["COMPACT_AGE_ITERATIONS"]
     with gunicorn(url, workers=2) as (base, _), requests.Session() as http:
         http.headers.update(login(base, credentials))
 
@@ -126,8 +140,9 @@ def main() -> None:
         results = {}
         for name in ("live", "finished"):  # live first: the finished rows' freed space is not reused
             before = size(SCALAR_TABLES)
-            ingest(scalar_lines(f"storage-{name}", args.series, args.points))
+            lines = scalar_lines(f"storage-{name}", args.series, args.points)
             if name == "finished":
+                ingest(lines)
                 post("tasks.completed", orjson.dumps({"task": f"storage-{name}", "force": True}))
                 compacted = subprocess.run(
                     [str(Path(sys.executable).with_name("events-service")), "--database-url", url, "compact"],
@@ -135,6 +150,15 @@ def main() -> None:
                 print(compacted.strip().splitlines()[-1], file=sys.stderr)
                 results[name] = size(finished_share(f"storage-{name}")) / points
             else:
+                aged = 0
+                for k in range(0, len(lines), 1000):  # ingest()'s batches (100 iterations of 10 series)
+                    ingest(lines[k:k + 1000])
+                    moved = compaction.run_pass(engine, age=age).points
+                    if moved:
+                        size("0")  # VACUUM, as autovacuum would after the pass' deletes
+                    aged += moved
+                print(f"live: {aged:,} of {points:,} points aged (COMPACT_AGE_ITERATIONS {age})",
+                      file=sys.stderr)
                 results[name] = (size(SCALAR_TABLES) - before) / points
         before = size("hypertable_size('log_events')")
         logs, message_bytes = log_lines("storage-logs", args.logs)
@@ -144,6 +168,7 @@ def main() -> None:
         plots, plot_bytes = plot_lines("storage-plots", args.plots)
         ingest(plots, size=50)
         stored_plot_bytes = size("hypertable_size('plot_events')") - before
+    engine.dispose()
     print(f"scalar bytes/point finished: {results['finished']:.1f}")
     print(f"scalar bytes/point live: {results['live']:.1f}")
     print(f"log bytes/line: {log_bytes / args.logs:.1f} (message bytes: {message_bytes / args.logs:.1f})")

@@ -5,7 +5,7 @@
     events-service credentials list [--company NAME]                  access keys (never secrets)
     events-service credentials revoke ACCESS_KEY                      refuse the key from now on
     events-service storage | retention ...                            see events_service/storage_cli.py
-    events-service compact [--task ID]                                see events_service/compaction_cli.py
+    events-service compact [--task ID] [--age N] [--whole]            see events_service/compaction_cli.py
 
 The database is the service's own (EVENTS_DATABASE_URL, as for the server). Secrets are shown
 only when created: the database keeps a hash of them (events_service/auth.py).

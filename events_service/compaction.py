@@ -2,10 +2,20 @@
 transaction, so a compaction killed midway leaves every series either all rows or all blocks, and a
 re-run picks up the rest (series.compacted_received says which are left).
 
+Two kinds of move:
+- an ended task's series: all its points (compact.compact_series, compact.pending finds them);
+- a running task's series, aging (compact.age_series, compact.aging finds them): only the whole
+  blocks of 1,000 iterations that lie at least `age` iterations (COMPACT_AGE_ITERATIONS) behind the
+  series' newest; the newest stay rows, where ingestion appends. At most compact.STEP blocks per
+  transaction, so an ingestion batch that arrives meanwhile waits for one short move at most.
+  Design and measurements: migrations/versions/0011_aging.py.
+
 Two ways it runs:
-- `events-service compact` (compaction_cli.py): every ended task's pending series, or given tasks'.
+- `events-service compact` (compaction_cli.py): every ended task's pending series and every running
+  task's old blocks, or given tasks' (each as its status says).
 - `PassRunner`, a daemon thread in every API process (COMPACT_INTERVAL_SEC, 0 = off): every
-  interval, a pass over the ended tasks' pending series. Several gunicorn workers and hosts run it;
+  interval, a pass over the ended tasks' pending series, then the running tasks' old blocks. Several
+  gunicorn workers and hosts run it;
   each series' transaction first takes the pass' transaction advisory lock without waiting
   (compact.try_lock_pass) and the pass stops when another runner holds it, so one runner works at a
   time. Transaction-scoped locks only: safe behind PgBouncer's transaction pooling. A series being
@@ -37,45 +47,74 @@ class Summary:
     skipped: int = 0  # series busy (being written): left for a later pass
 
 
-def compact_series(engine: Engine, keys: Iterable[int], *, wait: bool = True, elected: bool = False,
-                   progress: Callable[[int], None] | None = None) -> Summary:
-    """Compact these series, one transaction each. `elected`: take the pass lock in every transaction
-    and stop as soon as another runner holds it."""
+Move = Callable[[Session, int], "tuple[int, bool] | None"]
+
+
+def _run(engine: Engine, keys: Iterable[int], move: Move, *, elected: bool,
+         progress: Callable[[int], None] | None) -> Summary:
+    """`move` each series (points moved, done; None when skipped), one transaction per call, until
+    done. `elected`: take the pass lock in every transaction and stop as soon as another runner holds it."""
     summary = Summary()
     for key in keys:
-        with Session(bind=engine) as session, session.begin():
-            if elected and not compact.try_lock_pass(session):
+        while True:
+            with Session(bind=engine) as session, session.begin():
+                if elected and not compact.try_lock_pass(session):
+                    return summary
+                result = move(session, key)
+            if result is None:
+                summary.skipped += 1
                 break
-            moved = compact.compact_series(session, key, wait=wait)
-        if moved is None:
-            summary.skipped += 1
-        else:
-            summary.series += 1
-            summary.points += moved
+            summary.points += result[0]
+            if result[1]:
+                summary.series += 1
+                break
         if progress:
             progress(1)
     return summary
 
 
-def run_pass(engine: Engine, limit: int = 1000) -> Summary:
-    """One periodic pass: the ended tasks' pending series, at most `limit` of them."""
+def compact_series(engine: Engine, keys: Iterable[int], *, wait: bool = True, elected: bool = False,
+                   progress: Callable[[int], None] | None = None) -> Summary:
+    """Compact these series wholly, one transaction each. `elected`: take the pass lock in every
+    transaction and stop as soon as another runner holds it."""
+    def move(session: Session, key: int) -> tuple[int, bool] | None:
+        moved = compact.compact_series(session, key, wait=wait)
+        return None if moved is None else (moved, True)
+    return _run(engine, keys, move, elected=elected, progress=progress)
+
+
+def age_series(engine: Engine, keys: Iterable[int], age: int = compact.AGE, *, wait: bool = True,
+               elected: bool = False, progress: Callable[[int], None] | None = None) -> Summary:
+    """Age these series (their blocks at least `age` iterations behind their newest), a few blocks per
+    transaction (compact.STEP)."""
+    return _run(engine, keys, lambda session, key: compact.age_series(session, key, age, wait=wait),
+                elected=elected, progress=progress)
+
+
+def run_pass(engine: Engine, limit: int = 1000, age: int = compact.AGE) -> Summary:
+    """One periodic pass: the ended tasks' pending series, then the running tasks' series with old
+    blocks, at most `limit` series of each."""
     with Session(bind=engine) as session:
         keys = compact.pending(session, limit=limit)
-    return compact_series(engine, keys, wait=False, elected=True)
+    ended = compact_series(engine, keys, wait=False, elected=True)
+    with Session(bind=engine) as session:
+        keys = compact.aging(session, age, limit=limit)
+    aged = age_series(engine, keys, age, wait=False, elected=True)
+    return Summary(ended.series + aged.series, ended.points + aged.points, ended.skipped + aged.skipped)
 
 
 class PassRunner(threading.Thread):
     """Runs `run_pass` every `interval` seconds until stopped; errors are logged, never raised."""
 
-    def __init__(self, engine: Engine, interval: float) -> None:
+    def __init__(self, engine: Engine, interval: float, age: int = compact.AGE) -> None:
         super().__init__(name="compaction", daemon=True)
-        self.engine, self.interval = engine, interval
+        self.engine, self.interval, self.age = engine, interval, age
         self.stopped = threading.Event()
 
     def run(self) -> None:
         while not self.stopped.wait(self.interval):
             try:
-                summary = run_pass(self.engine)
+                summary = run_pass(self.engine, age=self.age)
             except Exception:  # noqa: BLE001 - a failed pass is retried at the next interval
                 log.exception("compaction pass failed")
                 metrics.count_compaction_pass("failed")
@@ -100,4 +139,4 @@ def init_app(app: Flask) -> None:
     def _start_runner() -> None:
         if started["pid"] != os.getpid():
             started["pid"] = os.getpid()
-            PassRunner(db_session.engine(), float(interval)).start()
+            PassRunner(db_session.engine(), float(interval), app.config["COMPACT_AGE_ITERATIONS"]).start()

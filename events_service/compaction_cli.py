@@ -1,11 +1,15 @@
-"""`events-service compact`: move the scalar points of ended tasks (or of given tasks) into the
-compact form now, with a progress bar and the bytes before and after (events_service/compaction.py).
+"""`events-service compact`: do now what the periodic pass does (events_service/compaction.py), with a
+progress bar and the bytes before and after: move the scalar points of ended tasks into the compact
+form, and the old blocks of running tasks (aging: iterations at least --age behind their series'
+newest).
 
-    events-service compact [--task ID ...]
+    events-service compact [--task ID ...] [--age N] [--whole]
 
-Without --task: every ended task's series written since they were last compacted. With --task: those
-tasks' series, whatever the tasks' status. Each series is one transaction: interrupted, it can be
-run again and goes on where it stopped.
+Without --task: every ended task's series written since they were last compacted, and every running
+task's series with old blocks. With --task: those tasks' series, an ended task's wholly, a running
+task's old blocks; --whole compacts the given tasks wholly whatever their status (a run that died
+without ending). Each move is one transaction: interrupted, it can be run again and goes on where
+it stopped.
 """
 from __future__ import annotations
 
@@ -16,15 +20,24 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
-from events_service import compaction
+from events_service import compaction, config
 from events_service.db.queries import compact
 from events_service.storage_cli import _size
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
-    command = commands.add_parser("compact", help="compact the scalars of ended tasks now")
+    command = commands.add_parser(
+        "compact", help="compact the scalars of ended tasks, and the old blocks of running tasks, now",
+        description="Move ended tasks' scalar points, and running tasks' blocks of 1,000 iterations at "
+        "least --age iterations behind their series' newest, into the compact form (as the periodic pass "
+        "does). --task: an ended task wholly, a running task's old blocks.")
     command.add_argument("--task", action="append", metavar="ID",
-                         help="only this task (any status); repeatable")
+                         help="only this task: wholly when ended, its old blocks when running; repeatable")
+    command.add_argument("--age", type=_iterations, metavar="N", default=None,
+                         help="a running task's points age when N iterations behind their series' newest "
+                         "(default: EVENTS_COMPACT_AGE_ITERATIONS, 100)")
+    command.add_argument("--whole", action="store_true",
+                         help="with --task: compact those tasks wholly, even when running")
 
 
 def run(args: argparse.Namespace, session: Session, out: TextIO) -> int | None:
@@ -33,6 +46,10 @@ def run(args: argparse.Namespace, session: Session, out: TextIO) -> int | None:
     if args.group != "compact":
         return None
     engine = session.get_bind()
+    age = config.load()["COMPACT_AGE_ITERATIONS"] if args.age is None else args.age
+    if args.whole and not args.task:
+        out.write("--whole needs --task\n")
+        return 1
     with Session(bind=engine) as lookup:
         task_keys = None
         if args.task:
@@ -41,16 +58,28 @@ def run(args: argparse.Namespace, session: Session, out: TextIO) -> int | None:
             if len(task_keys) != len(set(args.task)):
                 out.write("unknown task id among: " + ", ".join(args.task) + "\n")
                 return 1
-        keys = compact.pending(lookup, task_keys=task_keys, ended_only=task_keys is None)
+        whole = args.whole and task_keys is not None
+        keys = compact.pending(lookup, task_keys=task_keys, ended_only=not whole)
+        aging = [] if whole else compact.aging(lookup, age, task_keys=task_keys)
         before = _bytes(lookup)
-    with tqdm(total=len(keys), unit="series", desc="compact", file=out, disable=not keys) as bar:
+    with tqdm(total=len(keys) + len(aging), unit="series", desc="compact", file=out,
+              disable=not keys and not aging) as bar:
         summary = compaction.compact_series(engine, keys, progress=bar.update)
+        aged = compaction.age_series(engine, aging, age, progress=bar.update)
+    summary.series += aged.series
+    summary.points += aged.points
     with Session(bind=engine) as lookup:
         after = _bytes(lookup)
     out.write(f"compacted {summary.points:,} points of {summary.series:,} series; scalar storage "
               f"{_size(before)} -> {_size(after)} (rows, blocks and indexes; the rows' space is reused "
               "after VACUUM)\n")
     return 0
+
+
+def _iterations(raw: str) -> int:
+    if not raw.isdigit():
+        raise argparse.ArgumentTypeError(f"not a number of iterations (0 or more): {raw!r}")
+    return int(raw)
 
 
 def _bytes(session: Session) -> int:

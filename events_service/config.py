@@ -57,6 +57,9 @@ DEFAULTS: dict[str, Any] = {
     "METRICS_TOKEN": "",
     # Seconds between two compaction passes of each API process (events_service/compaction.py); 0 = none.
     "COMPACT_INTERVAL_SEC": 300,
+    # A running task's scalar points this many iterations behind their series' newest move into the
+    # compact form, whole blocks of 1,000 iterations at a time (aging: events_service/compaction.py).
+    "COMPACT_AGE_ITERATIONS": 100,
 }
 
 

@@ -150,7 +150,7 @@ def test_every_scalar_read_answers_the_same_after_compaction(api, app, keys, db,
     populate(api, task_id)
     before = answers(api, app, task_id)
     assert forms(db, task_id) == (0, 2500 + 834 + 1, 1)
-    printed = run_cli(database_url, "--task", task_id)
+    printed = run_cli(database_url, "--task", task_id, "--whole")
     assert "compacted 3,335 points of 4 series" in printed, printed
     assert forms(db, task_id) == (3335, 0, 1)  # only the event without iteration stays a row
     assert db.execute("SELECT count(*) FROM scalar_blocks WHERE task_key = %s AND iters IS NULL",
@@ -159,14 +159,14 @@ def test_every_scalar_read_answers_the_same_after_compaction(api, app, keys, db,
     assert after.keys() == before.keys()
     for name in before:
         assert after[name] == before[name], name
-    assert "compacted 0 points" in run_cli(database_url, "--task", task_id)  # nothing left to do
+    assert "compacted 0 points" in run_cli(database_url, "--task", task_id, "--whole")  # nothing left
     assert api.call("events.delete_for_task", task=task_id)["deleted_count"] == 3336  # both forms
     assert forms(db, task_id) == (0, 0, 0)
 
 
 def test_resent_event_replaces_its_compacted_twin(api, app, keys, db, database_url, task_id, engine):
     populate(api, task_id)
-    run_cli(database_url, "--task", task_id)
+    run_cli(database_url, "--task", task_id, "--whole")
     api.add_batch([scalar(task_id, 1234, value=99.5, timestamp=T0 + 3)])  # a twin inside the 2nd block
     blocks, rows, _ = forms(db, task_id)
     assert (blocks, rows) == (3335 - 1000, 1000)  # its block became rows, then the twin was replaced
@@ -229,7 +229,8 @@ def test_killed_compaction_loses_and_doubles_nothing(api, app, keys, db, databas
                                        "WHERE t.id = %s ORDER BY s.key", (task_id,))]
     db.execute("SELECT pg_advisory_lock(%s)", (series[2],))  # as a writer of the third series would
     env = dict(os.environ, EVENTS_DATABASE_URL=database_url)
-    proc = subprocess.Popen([sys.executable, "-m", "events_service.cli", "compact", "--task", task_id],
+    proc = subprocess.Popen([sys.executable, "-m", "events_service.cli", "compact", "--task", task_id,
+                             "--whole"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
@@ -253,7 +254,7 @@ def test_killed_compaction_loses_and_doubles_nothing(api, app, keys, db, databas
     blocks, rows, _ = forms(db, task_id)
     assert (blocks, rows) == (2400, 2400)  # two series moved, whole; the third rolled back
     assert answers(api, app, task_id) == before
-    assert "compacted 2,400 points of 2 series" in run_cli(database_url, "--task", task_id)
+    assert "compacted 2,400 points of 2 series" in run_cli(database_url, "--task", task_id, "--whole")
     assert forms(db, task_id) == (4800, 0, 0)
     assert answers(api, app, task_id) == before
 
@@ -399,3 +400,148 @@ def test_ids_and_times_at_the_int64_limits_survive_compaction(api, app, keys, db
     after = answers(api, app, task_id)
     for name in before:
         assert after[name] == before[name], name
+
+
+# Aging: the old blocks of a running task (compact.age_series; design in migration 0011)
+
+def test_every_scalar_read_answers_the_same_after_aging_a_running_task(
+        api, app, keys, db, database_url, task_id):
+    populate(api, task_id)  # a running task: newest iteration 2499
+    before = answers(api, app, task_id)
+    printed = run_cli(database_url, "--task", task_id, "--age", "500")
+    # buckets 0 and 1 (iterations 0-1999) lie at least 500 behind 2499: 2,000 points of loss, 667 of acc;
+    # the single value (iteration -2^31) and the event without iteration stay rows
+    assert "compacted 2,667 points of 2 series" in printed, printed
+    assert forms(db, task_id) == (2667, 500 + 167 + 1, 1)
+    after = answers(api, app, task_id)
+    assert after.keys() == before.keys()
+    for name in before:
+        assert after[name] == before[name], name
+    assert "compacted 0 points" in run_cli(database_url, "--task", task_id, "--age", "500")  # not due yet
+
+    api.add_batch([scalar(task_id, 1234, value=99.5, timestamp=T0 + 3)])  # a re-send into an aged block
+    assert forms(db, task_id) == (2667 - 1000, 668 + 1000, 1)  # its block became rows, then it was replaced
+    events = all_events(api, task_id)
+    resent = [e for e in events if e["variant"] == "total" and e.get("iter") == 1234]
+    assert [(e["value"], e["timestamp"]) for e in resent] == [(99.5, T0 + 3)]
+    api.add_batch([scalar(task_id, i, value=i / 4, timestamp=T0 + 10 * i) for i in range(2500, 3500)])
+    events = all_events(api, task_id)
+    # loss is due again (newest 3499): its re-expanded bucket 1 and bucket 2 age; acc is not due
+    assert "compacted 2,000 points of 1 series" in run_cli(database_url, "--task", task_id, "--age", "500")
+    assert forms(db, task_id) == (3667, 500 + 167 + 1, 1)
+    assert all_events(api, task_id) == events
+
+    api.call("tasks.completed", task=task_id, force=True)  # ended: everything compacts, as before aging
+    assert "compacted 668 points of 4 series" in run_cli(database_url, "--task", task_id)
+    assert forms(db, task_id) == (4335, 0, 1)
+    assert all_events(api, task_id) == events
+
+
+def test_aging_at_the_ends_of_int64(api, app, keys, db, database_url, task_id):
+    low, high = -(2 ** 63), 2 ** 63 - 1
+    iterations = [low, low + 1, low + 999, *range(0, 1500), high - 1, high]
+    api.add_batch([scalar(task_id, i, value=float(n), timestamp=T0 + n) for n, i in enumerate(iterations)])
+    before = answers(api, app, task_id)
+    # every bucket but high's (the newest) is old, the lowest of them starting below int64
+    assert "compacted 1,503 points of 1 series" in run_cli(database_url, "--task", task_id)
+    assert forms(db, task_id) == (1503, 2, 0)
+    assert answers(api, app, task_id) == before
+    api.add_batch([scalar(task_id, low, value=-1.0, timestamp=T0)])  # a re-send into the lowest block
+    assert [e["value"] for e in all_events(api, task_id) if e["iter"] == low] == [-1.0]
+
+
+def test_compact_refuses_whole_without_task_and_a_negative_age(database_url):
+    out = io.StringIO()
+    assert cli.main(["--database-url", database_url, "compact", "--whole"], out=out) == 1
+    assert "--whole needs --task" in out.getvalue()
+    with pytest.raises(SystemExit):
+        cli.main(["--database-url", database_url, "compact", "--age", "-5"], out=out)
+
+
+def test_the_pass_ages_running_tasks_and_skips_a_series_being_written(api, db, engine, task_id):
+    api.add_batch([scalar(task_id, i, metric, value=float(i), timestamp=T0 + i)
+                   for metric in ("a", "b") for i in range(3000)])
+    key = task_key(db, task_id)
+    a, b = [r[0] for r in db.execute("SELECT key FROM series WHERE task_key = %s ORDER BY metric", (key,))]
+    passes: list[compaction.Summary] = []
+    with Session(bind=engine) as writer, writer.begin():
+        compact.lock_series(writer, a)  # a batch of "a" is being written
+        for _ in range(5):  # the pass ages every running task of the database: until it has reached ours
+            runner = threading.Thread(target=lambda: passes.append(compaction.run_pass(engine, age=1000)))
+            runner.start()
+            runner.join(timeout=60)
+            assert not runner.is_alive(), "the pass waited for a series being written"
+            with Session(bind=engine) as session:
+                if compact.aging(session, 1000, task_keys=[key]) == [a]:
+                    break
+    assert sum(p.skipped for p in passes) >= 1
+    # "b": buckets 0 and 1 (iterations 0-1999, at least 1,000 behind 2999) are blocks; "a" was skipped
+    assert forms(db, task_id) == (2000, 4000, 0)
+    with Session(bind=engine) as session:
+        assert compact.aging(session, 1000, task_keys=[key]) == [a]
+    for _ in range(5):
+        compaction.run_pass(engine, age=1000)
+        with Session(bind=engine) as session:
+            if not compact.aging(session, 1000, task_keys=[key]):
+                break
+    assert forms(db, task_id) == (4000, 2000, 0)
+    assert db.execute("SELECT count(*) FROM scalar_blocks WHERE task_key = %s", (key,)).fetchone()[0] == 4
+
+
+def test_ingestion_while_aging_loses_and_doubles_nothing(app, api, db, engine, task_id):
+    api.add_batch([scalar(task_id, i, value=float(i), timestamp=T0 + i) for i in range(1500)])
+    key = task_key(db, task_id)
+    series = db.execute("SELECT key FROM series WHERE task_key = %s", (key,)).fetchone()[0]
+    expected = {"appender": {}, "resender": {}}
+    expected["resender"].update({i: float(i) for i in range(1500)})
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def appender():  # new iterations at the head, and re-sends of its own recent ones
+        writer = ApiHelper(app, app.test_client(authorization=app.config["TEST_AUTHORIZATION"]))
+        for n in range(40):
+            batch = {1500 + 40 * n + j: float(-n - j) for j in range(40)}
+            if n:
+                batch[1500 + 40 * n - 7] = 5000.0 + n
+            writer.add_batch([scalar(task_id, i, value=v, timestamp=T0 + i) for i, v in batch.items()])
+            expected["appender"].update(batch)
+
+    def resender():  # re-sends of old iterations, which lie in aged blocks
+        writer = ApiHelper(app, app.test_client(authorization=app.config["TEST_AUTHORIZATION"]))
+        for n in range(40):
+            batch = {(97 * n) % 1500: 1000.0 + n, (331 * n + 7) % 1500: 2000.0 + n}
+            writer.add_batch([scalar(task_id, i, value=v, timestamp=T0 + i) for i, v in batch.items()])
+            expected["resender"].update(batch)
+
+    aged_meanwhile = []
+
+    def age_repeatedly():
+        while not stop.is_set():
+            for wait in (True, False):  # as the command does, and as the pass does
+                aged_meanwhile.append(compaction.age_series(engine, [series], age=100, wait=wait).points)
+
+    def run(target):
+        def guarded():
+            try:
+                target()
+            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+                failures.append(exc)
+        thread = threading.Thread(target=guarded)
+        thread.start()
+        return thread
+
+    ager = run(age_repeatedly)
+    writers = [run(appender), run(resender)]
+    for thread in writers:
+        thread.join(timeout=120)
+    stop.set()
+    ager.join(timeout=60)
+    assert not failures, failures
+    assert sum(aged_meanwhile) > 0  # blocks were aged while the writers wrote
+    compaction.age_series(engine, [series], age=100)
+    want = {**expected["resender"], **expected["appender"]}
+    got = [(e["iter"], e["value"]) for e in all_events(api, task_id)]
+    assert len(got) == len(want) == 3100  # nothing doubled
+    assert dict(got) == want              # nothing lost, every re-send won
+    blocks, rows, _ = forms(db, task_id)
+    assert blocks + rows == len(want) and blocks >= 2000  # buckets 0 and 1 at least are blocks (newest 3099)

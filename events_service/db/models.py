@@ -130,6 +130,8 @@ series = Table(
     Column("last_received", BigInteger),
     # last_received when the series was last compacted into scalar_blocks (0008)
     Column("compacted_received", BigInteger),
+    # The last bucket of iterations (compact.BLOCK) aged into scalar_blocks while the task ran (0011)
+    Column("aged_through", BigInteger),
     UniqueConstraint("task_key", "event_type", "metric", "variant"),
 )
 

@@ -14,6 +14,8 @@ Writes (both under the series' transaction advisory lock, the one ingestion take
 for a series and its compaction never interleave):
 - `compact_series` moves a series' rows with an iteration into blocks, in the caller's
   transaction; a block that already holds points of the same 1,000 iterations is merged.
+- `age_series` does the same for a running task's series, only for its whole blocks far behind the
+  series' newest iteration (aging, migration 0011); the newest stay rows.
 - `expand` turns the blocks holding given (series, iteration) keys back into rows: ingestion calls
   it for re-sent events, which then replace their stored twin as rows do (one event per key).
 Events without an iteration (at most one per series) always stay rows.
@@ -33,7 +35,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from events_service.db.queries import timerange
-from events_service.sampling import SINGLE_VALUE_ITER
+from events_service.sampling import INT64_MAX, INT64_MIN, SINGLE_VALUE_ITER
 
 BLOCK = 1000
 COLUMNS = "company_key, task_key, series_key, id, ts, iter, worker, received, value, extra"
@@ -91,8 +93,10 @@ def rows(where: str, span: timerange.Span, iters: tuple[str, str] | None = None,
     lie within its iteration and time range). The caller still orders and limits the union.
     """
     blocks = f"SELECT * FROM scalar_blocks WHERE {where} AND {_block_span(span)}"
-    if iters is not None:
-        blocks += f" AND last_iter >= {iters[0]} AND first_iter <= {iters[1]}"
+    if iters is not None:  # bucket bounds: a range of the primary key, not a scan of the series
+        lo, hi = (f"floor(CAST({i} AS numeric) / {BLOCK})::bigint" for i in iters)
+        blocks += (f" AND last_iter >= {iters[0]} AND first_iter <= {iters[1]}"
+                   f" AND bucket BETWEEN {lo} AND {hi}")
     raw = f"SELECT {COLUMNS} FROM scalar_events WHERE {where} AND {span.sql('ts')}"
     unnested = _UNNESTED.format(blocks=f"({blocks})")
     if first is not None:
@@ -314,13 +318,19 @@ _AGGREGATE = f"""
                            "AND min(worker) = max(worker)))")
 
 
+def _take(session: Session, series_key: int, wait: bool) -> bool:
+    """The series' lock; without `wait`, False at once when another transaction holds it."""
+    if wait:
+        lock_series(session, series_key)
+        return True
+    return session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": series_key}).scalar_one()
+
+
 def compact_series(session: Session, series_key: int, *, wait: bool = True) -> int | None:
     """Move the series' rows with an iteration into blocks, in the caller's transaction (which should
     hold nothing else: commit right after); the number of points moved. Without `wait`, None when
     the series is locked (being written or compacted): ingestion is never made to wait for it."""
-    if wait:
-        lock_series(session, series_key)
-    elif not session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": series_key}).scalar_one():
+    if not _take(session, series_key, wait):
         return None
     moved = _move(session, series_key)
     session.execute(text("UPDATE series SET compacted_received = last_received WHERE key = :k"),
@@ -341,19 +351,23 @@ def _drop_block_buckets(session: Session, series_key: int) -> None:
     session.execute(text(sql), {"k": series_key, "ended": list(ENDED)})
 
 
-def _move(session: Session, series_key: int) -> int:
+def _move(session: Session, series_key: int, through: int | None = None) -> int:
+    """Move the series' rows with an iteration into blocks (`through`: only those of the buckets up
+    to this one); the number of points moved. The caller holds the series' lock."""
     span = timerange.of_series(session, [series_key])
     if span.empty:
         return 0
+    below = "" if through is None else f" AND iter <= {_last_iter(through)}"
     # Blocks of the iterations about to be compacted (a task resumed, or a re-sent point expanded
     # its block) become rows first, so that each (series, bucket) stays one block.
     buckets = session.execute(text(
-        f"SELECT DISTINCT {_BUCKET} FROM scalar_events WHERE series_key = :k AND iter IS NOT NULL "
+        f"SELECT DISTINCT {_BUCKET} FROM scalar_events WHERE series_key = :k AND iter IS NOT NULL{below} "
         f"AND {span.sql('ts')}"), {"k": series_key}).scalars().all()
     if not buckets:
         return 0
-    expand(session, [(series_key, b * BLOCK) for b in buckets])
-    deleting = timerange.deletes(session, "scalar_events", span, "t.series_key = :k AND t.iter IS NOT NULL",
+    expand(session, [(series_key, max(b * BLOCK, INT64_MIN)) for b in buckets])
+    deleting = timerange.deletes(session, "scalar_events", span,
+                                 "t.series_key = :k AND t.iter IS NOT NULL" + below.replace("iter", "t.iter"),
                                  returning="t.*")
     if deleting is None:
         return 0
@@ -380,6 +394,62 @@ def pending(session: Session, *, task_keys: Sequence[int] | None = None, ended_o
         f"SELECT s.key FROM series s JOIN tasks t ON t.key = s.task_key WHERE {' AND '.join(where)} "
         "ORDER BY s.key" + (" LIMIT :limit" if limit else "")),
         {"ended": list(ENDED), "tks": list(task_keys or []), "limit": limit}).scalars())
+
+
+# Aging (design and measurements: migrations/versions/0011_aging.py): the old blocks of a series
+# still being written. AGE is the default of the setting COMPACT_AGE_ITERATIONS.
+AGE = 100
+STEP = 10  # buckets moved per transaction at most: the series' lock is held for ~10,000 points' move
+
+
+def _last_iter(bucket: int) -> int:
+    """The bucket's last iteration, within int64 (the lowest bucket's first one may lie below it)."""
+    return min(bucket * BLOCK + BLOCK - 1, INT64_MAX)
+
+
+def aged_through(max_iter: int, age: int) -> int:
+    """The last bucket whose iterations all lie at least `age` behind the series' newest, `max_iter`."""
+    return (max_iter - age + 1) // BLOCK - 1
+
+
+def aging(session: Session, age: int, *, task_keys: Sequence[int] | None = None,
+          limit: int | None = None) -> list[int]:
+    """Scalar series of running tasks (of those among `task_keys`, if given) with a bucket that became
+    old since they were last aged (from `series` alone), by key."""
+    where = ["s.event_type = 'training_stats_scalar'", "s.max_iter IS NOT NULL", "t.status <> ALL(:ended)",
+             f"floor((s.max_iter::numeric - :age + 1) / {BLOCK})::bigint - 1 > coalesce(s.aged_through, -1)"]
+    if task_keys is not None:
+        where.append("s.task_key = ANY(:tks)")
+    return list(session.execute(text(
+        f"SELECT s.key FROM series s JOIN tasks t ON t.key = s.task_key WHERE {' AND '.join(where)} "
+        "ORDER BY s.key" + (" LIMIT :limit" if limit else "")),
+        {"ended": list(ENDED), "age": age, "tks": list(task_keys or []), "limit": limit}).scalars())
+
+
+def age_series(session: Session, series_key: int, age: int, *, wait: bool = True,
+               step: int = STEP) -> tuple[int, bool] | None:
+    """Move the rows of the series' old buckets (every iteration at least `age` behind the series'
+    newest) into blocks, at most `step` buckets of them, in the caller's transaction (commit right
+    after); (points moved, whether every old bucket is a block now). Without `wait`, None when the
+    series is locked (being written): a batch is never waited for, while one arriving during the
+    move waits for it (a few tens of ms at most: `step`)."""
+    if not _take(session, series_key, wait):
+        return None
+    max_iter = session.execute(text("SELECT max_iter FROM series WHERE key = :k"),
+                               {"k": series_key}).scalar_one_or_none()
+    if max_iter is None:
+        return 0, True
+    through = aged_through(max_iter, age)
+    span = timerange.of_series(session, [series_key])
+    lowest = None if _last_iter(through) < INT64_MIN else session.execute(text(
+        f"SELECT min(iter) FROM scalar_events WHERE series_key = :k AND iter IS NOT NULL "
+        f"AND iter <= {_last_iter(through)} AND {span.sql('ts')}"), {"k": series_key}).scalar_one()
+    upto = through if lowest is None else min(through, lowest // BLOCK + step - 1)
+    moved = 0 if lowest is None else _move(session, series_key, upto)
+    if upto == through:
+        session.execute(text("UPDATE series SET aged_through = :b WHERE key = :k"),
+                        {"b": through, "k": series_key})
+    return moved, upto == through
 
 
 def try_lock_pass(session: Session) -> bool:

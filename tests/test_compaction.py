@@ -391,7 +391,7 @@ def test_ids_and_times_at_the_int64_limits_survive_compaction(api, app, keys, db
                                      "tk": task_key(db, task_id)})
     before, points = answers(api, app, task_id), stored_points(db, task_id)
     assert {p[3] for p in points} >= {low, high - 1, line_limit - 1 - 1002, -line_limit + 1 + 1001 * 1001}
-    run_cli(database_url, "--task", task_id)
+    run_cli(database_url, "--task", task_id, "--whole")  # a running task, wholly
     assert forms(db, task_id) == (3000, 0, 0)
     lines = db.execute("SELECT ids_base, ids_step FROM scalar_blocks WHERE task_key = %s ORDER BY bucket",
                        (task_key(db, task_id),)).fetchall()

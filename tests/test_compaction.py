@@ -137,6 +137,9 @@ def forms(db, task: str) -> tuple[int, int, int]:
                         (key,)).fetchone()[0]
     rows = db.execute("SELECT count(iter), count(*) - count(iter) FROM scalar_events WHERE task_key = %s",
                       (key,)).fetchone()
+    # the marker ingestion trusts to skip the blocks (compact.NEVER_COMPACTED): set on every series with one
+    assert db.execute("SELECT count(*) FROM scalar_blocks b JOIN series s ON s.key = b.series_key "
+                      f"WHERE b.task_key = %s AND s.{compact.NEVER_COMPACTED}", (key,)).fetchone()[0] == 0
     return blocks, rows[0], rows[1]
 
 
@@ -181,6 +184,23 @@ def test_resent_event_replaces_its_compacted_twin(api, app, keys, db, database_u
     compaction.compact_series(engine, pending)
     assert forms(db, task_id) == (3335, 0, 1)
     assert all_events(api, task_id) == events
+
+
+def test_new_points_beside_compacted_ones_keep_the_pre_aggregates_exact(api, db, database_url, task_id):
+    """A batch's bucket refresh reads the blocks of a compacted series (not only its rows): iterations
+    1000-1004 are compacted, 1005-1009 then written as rows share their pre-aggregate buckets."""
+    api.add_batch([scalar(task_id, i, value=1.0, timestamp=T0 + i) for i in range(1005)])
+    run_cli(database_url, "--task", task_id)
+    assert forms(db, task_id) == (1005, 0, 0)
+    api.add_batch([scalar(task_id, i, value=1.0, timestamp=T0 + i) for i in range(1005, 1010)])
+    assert forms(db, task_id) == (1005, 5, 0)
+    buckets = db.execute("SELECT b.width, b.bucket, b.value_count, b.value_sum FROM scalar_buckets b "
+                         "JOIN series s ON s.key = b.series_key WHERE s.task_key = %s",
+                         (task_key(db, task_id),)).fetchall()
+    assert {width for width, bucket, *_ in buckets if bucket * width <= 1009 < (bucket + 1) * width}
+    for width, bucket, count, total in buckets:  # 1.0 at every iteration 0..1009
+        expected = len(range(max(bucket * width, 0), min((bucket + 1) * width, 1010)))
+        assert (count, total) == (expected, expected), (width, bucket)
 
 
 def sample(name: str, **labels: str) -> float:

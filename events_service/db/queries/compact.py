@@ -62,7 +62,7 @@ class First:
 
 
 def rows(where: str, span: timerange.Span, iters: tuple[str, str] | None = None,
-         first: First | None = None) -> str:
+         first: First | None = None, compacted: bool = True) -> str:
     """A parenthesised subquery of the scalar events (COLUMNS) matching `where`, a condition on
     series_key / task_key / company_key only (it may name outer columns, inside a LATERAL), within
     `span`; callers filter and order the points themselves. Hints:
@@ -72,11 +72,15 @@ def rows(where: str, span: timerange.Span, iters: tuple[str, str] | None = None,
     so the caller's ORDER BY ... LIMIT would not reach the index), and a block is skipped when
     more than `limit` points of other blocks surely come before all of its own (a block's points
     lie within its iteration and time range). The caller still orders and limits the union.
+    `compacted` False: the caller knows that none of the series has ever been compacted
+    (NEVER_COMPACTED), so only the rows are read (ingestion's pre-aggregate refresh, per batch).
     """
     blocks = f"SELECT * FROM scalar_blocks WHERE {where} AND {_block_span(span)}"
     if iters is not None:
         blocks += f" AND last_iter >= {iters[0]} AND first_iter <= {iters[1]}"
     raw = f"SELECT {COLUMNS} FROM scalar_events WHERE {where} AND {span.sql('ts')}"
+    if not compacted:
+        return f"({raw})"
     unnested = _UNNESTED.format(blocks=f"({blocks})")
     if first is not None:
         raw = f"({raw} AND ({first.filter}) ORDER BY {first.order_by} LIMIT {first.limit})"
@@ -105,6 +109,12 @@ def _first_blocks(blocks: str, span: timerange.Span, first: First) -> str:
         before = "cbj.min_ts > cbk.max_ts" + ("" if span.hi is None else f" AND cbj.max_ts < {int(span.hi)}")
     return (f"WITH cbb AS MATERIALIZED ({blocks}) SELECT * FROM cbb cbk WHERE "
             f"(SELECT coalesce(sum(cbj.{count}), 0) FROM cbb cbj WHERE {before}) < {first.limit}")
+
+
+# A series has blocks only if it was compacted: compact_series, the one writer of blocks, sets
+# compacted_received to last_received, which ingestion sets on every write (never NULL once the
+# series has rows). Read under the series' lock, the marker cannot change before the transaction ends.
+NEVER_COMPACTED = "compacted_received IS NULL"
 
 
 def rows_without_iteration(where: str, span: timerange.Span) -> str:

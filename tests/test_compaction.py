@@ -167,6 +167,18 @@ def test_every_scalar_read_answers_the_same_after_compaction(api, app, keys, db,
     assert forms(db, task_id) == (0, 0, 0)
 
 
+def test_reads_of_the_ends_of_blocks_answer_the_same(api, app, keys, database_url, task_id):
+    """Latest values and first pages read only the end of a block (compact._sliced): points without a
+    value there (the last 40 of each block, every 7th) must not take the place of the 100 latest."""
+    api.add_batch([scalar(task_id, i, value=None if i % 1000 >= 960 or i % 7 == 0 else i / 4,
+                          timestamp=T0 + i) for i in range(2000)])
+    before = answers(api, app, task_id)
+    run_cli(database_url, "--task", task_id)
+    after = answers(api, app, task_id)
+    for name in before:
+        assert after[name] == before[name], name
+
+
 def test_resent_event_replaces_its_compacted_twin(api, app, keys, db, database_url, task_id, engine):
     populate(api, task_id)
     run_cli(database_url, "--task", task_id)

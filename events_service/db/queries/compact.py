@@ -48,7 +48,8 @@ class First:
     "ts desc"; ts orders break ties by id) among those matching `filter` (SQL on the events' columns,
     unqualified); `values_only` when `filter` keeps only events with a value; `positioned` when it
     also starts after a position (a keyset page, a range), which may leave out part of the first
-    block in the order."""
+    block in the order. Not `positioned`, `filter` must keep every point (with a value, if
+    `values_only`): the blocks are then read in part (their points nearest the start, _sliced)."""
     order: str
     limit: str
     filter: str = "true"
@@ -84,7 +85,10 @@ def rows(where: str, span: timerange.Span, iters: tuple[str, str] | None = None,
     unnested = _UNNESTED.format(blocks=f"({blocks})")
     if first is not None:
         raw = f"({raw} AND ({first.filter}) ORDER BY {first.order_by} LIMIT {first.limit})"
-        unnested = _UNNESTED.format(blocks=f"({_first_blocks(blocks, span, first)})")
+        blocks = _first_blocks(blocks, span, first)
+        if not first.positioned and first.order.startswith("iter "):
+            blocks = _first_of_blocks(blocks, first)
+        unnested = _UNNESTED.format(blocks=f"({blocks})")
         unnested = f"SELECT * FROM ({unnested}) cbu WHERE {first.filter}"
     return f"({raw} UNION ALL {unnested})"
 
@@ -101,12 +105,14 @@ def _first_blocks(blocks: str, span: timerange.Span, first: First) -> str:
         return (f"SELECT * FROM (SELECT *, coalesce(sum({count}) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING "
                 f"AND 1 PRECEDING), 0){lead} AS surely_before FROM ({blocks}) cbk "
                 f"WINDOW w AS ({window})) cbk WHERE surely_before < {first.limit}")
-    # by time: the points of a block lying wholly before this one in time (and wholly after the
-    # position, which is the span's bound) come first
+    # by time: the points of a block lying wholly before this one in time (and, when positioned,
+    # wholly after the position, which is then the span's bound) come first
     if direction == "asc":
-        before = "cbj.max_ts < cbk.min_ts" + ("" if span.lo is None else f" AND cbj.min_ts > {int(span.lo)}")
+        before = "cbj.max_ts < cbk.min_ts" + (
+            f" AND cbj.min_ts > {int(span.lo)}" if first.positioned and span.lo is not None else "")
     else:
-        before = "cbj.min_ts > cbk.max_ts" + ("" if span.hi is None else f" AND cbj.max_ts < {int(span.hi)}")
+        before = "cbj.min_ts > cbk.max_ts" + (
+            f" AND cbj.max_ts < {int(span.hi)}" if first.positioned and span.hi is not None else "")
     return (f"WITH cbb AS MATERIALIZED ({blocks}) SELECT * FROM cbb cbk WHERE "
             f"(SELECT coalesce(sum(cbj.{count}), 0) FROM cbb cbj WHERE {before}) < {first.limit}")
 
@@ -115,6 +121,29 @@ def _first_blocks(blocks: str, span: timerange.Span, first: First) -> str:
 # compacted_received to last_received, which ingestion sets on every write (never NULL once the
 # series has rows). Read under the series' lock, the marker cannot change before the transaction ends.
 NEVER_COMPACTED = "compacted_received IS NULL"
+
+
+def _first_of_blocks(blocks: str, first: First) -> str:
+    """`blocks` (_first_blocks, by iteration, not positioned) cut to the points that can be among the
+    first `limit`: a block's points are in iteration order, and at most `limit` - surely_before of
+    them are wanted, plus those without a value when only values count."""
+    wanted = f"greatest({first.limit} - surely_before, 0)"
+    if first.values_only:
+        wanted += " + (n - n_values)"
+    if first.order.endswith("desc"):
+        return _sliced(blocks, f"n - ({wanted}) + 1", "n")
+    return _sliced(blocks, "1", wanted)
+
+
+def _sliced(blocks: str, lo: str, hi: str) -> str:
+    """Each of `blocks` as a block of only its points lo..hi (SQL on its columns; 1-based positions in
+    iteration order, clamped to 1..n): arrays sliced, first_iter that of the first point kept (a
+    point's iteration is first_iter + its position - 1 when `iters` is NULL)."""
+    arrays = ", ".join(f"{a}[cbs.lo:cbs.hi] AS {a}"
+                       for a in ("ids", "times", "vals", "iters", "workers", "receiveds", "extras"))
+    return (f"SELECT series_key, bucket, company_key, task_key, first_iter + cbs.lo - 1 AS first_iter, "
+            f"last_iter, min_ts, max_ts, n, n_values, one_worker, one_received, {arrays} "
+            f"FROM (SELECT *, greatest({lo}, 1) AS lo, least({hi}, n) AS hi FROM ({blocks}) cbs) cbs")
 
 
 def rows_without_iteration(where: str, span: timerange.Span) -> str:

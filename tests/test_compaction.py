@@ -179,6 +179,23 @@ def test_reads_of_the_ends_of_blocks_answer_the_same(api, app, keys, database_ur
         assert after[name] == before[name], name
 
 
+def test_first_page_by_time_takes_a_block_starting_where_the_first_ones_end(api, database_url, task_id):
+    """get_task_events' first page reads only the blocks that can hold its events (compact._first_blocks):
+    b's block starts at the time a's first 1,000 points end, and its first point (ingested first: a
+    smaller id) is the 1,000th event."""
+    api.add_batch([scalar(task_id, i, "b", value=float(i), timestamp=T0 + 999 + i) for i in range(10)])
+    api.add_batch([scalar(task_id, i, "a", value=float(i), timestamp=T0 + i) for i in range(1500)])
+
+    def scroll(order: str) -> list[bytes]:
+        return _scroll(api, "events.get_task_events", {"task": task_id, "batch_size": 1000, "order": order})
+
+    pages = {order: scroll(order) for order in ("asc", "desc")}
+    assert b'"metric":"b"' in pages["asc"][0]
+    run_cli(database_url, "--task", task_id)
+    for order, before in pages.items():
+        assert scroll(order) == before, order
+
+
 def test_resent_event_replaces_its_compacted_twin(api, app, keys, db, database_url, task_id, engine):
     populate(api, task_id)
     run_cli(database_url, "--task", task_id)

@@ -105,16 +105,20 @@ def _first_blocks(blocks: str, span: timerange.Span, first: First) -> str:
         return (f"SELECT * FROM (SELECT *, coalesce(sum({count}) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING "
                 f"AND 1 PRECEDING), 0){lead} AS surely_before FROM ({blocks}) cbk "
                 f"WINDOW w AS ({window})) cbk WHERE surely_before < {first.limit}")
-    # by time: the points of a block lying wholly before this one in time (and, when positioned,
-    # wholly after the position, which is then the span's bound) come first
+    # by time: the points of the blocks lying wholly before a block in time (and, when positioned,
+    # wholly after the position, which is then the span's bound) come first. With `edge` the
+    # earliest block end (in the order) by which blocks hold `limit` points (one sort, not a
+    # count per pair of blocks), a block is needed when it starts at or before the edge.
     if direction == "asc":
-        before = "cbj.max_ts < cbk.min_ts" + (
-            f" AND cbj.min_ts > {int(span.lo)}" if first.positioned and span.lo is not None else "")
+        end, start, edge, cmp = "max_ts", "min_ts", "min", "<="
+        inside = f"min_ts > {int(span.lo)}" if first.positioned and span.lo is not None else "true"
     else:
-        before = "cbj.min_ts > cbk.max_ts" + (
-            f" AND cbj.max_ts < {int(span.hi)}" if first.positioned and span.hi is not None else "")
-    return (f"WITH cbb AS MATERIALIZED ({blocks}) SELECT * FROM cbb cbk WHERE "
-            f"(SELECT coalesce(sum(cbj.{count}), 0) FROM cbb cbj WHERE {before}) < {first.limit}")
+        end, start, edge, cmp = "min_ts", "max_ts", "max", ">="
+        inside = f"max_ts < {int(span.hi)}" if first.positioned and span.hi is not None else "true"
+    return (f"WITH cbb AS MATERIALIZED ({blocks}), cbe AS (SELECT {edge}({end}) AS edge FROM ("
+            f"SELECT {end}, sum({count}) OVER (ORDER BY {end} {direction}) AS ahead FROM cbb "
+            f"WHERE {inside}) cbj WHERE ahead >= {first.limit}) "
+            f"SELECT cbb.* FROM cbb, cbe WHERE cbe.edge IS NULL OR cbb.{start} {cmp} cbe.edge")
 
 
 # A series has blocks only if it was compacted: compact_series, the one writer of blocks, sets

@@ -93,6 +93,21 @@ def rows(where: str, span: timerange.Span, iters: tuple[str, str] | None = None,
     return f"({raw} UNION ALL {unnested})"
 
 
+def newest_values(where: str, span: timerange.Span, limit: str) -> str:
+    """A parenthesised subquery of (iter, value) of the newest `limit` (SQL) points with an iteration
+    and a value of the series matching `where` (as in rows()), within `span`; the caller orders by
+    iter DESC and limits. As rows() with `first`, but only the blocks' values and iterations are
+    read (latest values: a third of the decompression of unnesting every column)."""
+    first = First("iter desc", limit, "iter IS NOT NULL AND value IS NOT NULL", values_only=True)
+    raw = (f"SELECT iter, value FROM scalar_events WHERE {where} AND {span.sql('ts')} AND {first.filter} "
+           f"ORDER BY iter DESC LIMIT {limit}")
+    blocks = f"SELECT * FROM scalar_blocks WHERE {where} AND {_block_span(span)}"
+    blocks = _first_of_blocks(_first_blocks(blocks, span, first), first)
+    return (f"(({raw}) UNION ALL SELECT coalesce(cu.iter, cb.first_iter + cu.ordinal - 1) AS iter, cu.value "
+            f"FROM ({blocks}) cb CROSS JOIN LATERAL unnest(cb.vals, cb.iters) WITH ORDINALITY "
+            "AS cu(value, iter, ordinal) WHERE cu.value IS NOT NULL)")
+
+
 def _first_blocks(blocks: str, span: timerange.Span, first: First) -> str:
     """`blocks` without those that cannot hold any of the first `limit` events in `order`."""
     count = "n_values" if first.values_only else "n"

@@ -479,8 +479,7 @@ def latest_values(session: Session, company_key: int, task_id: str) -> Latest:
     rows would exclude chunks only at run time, after planning all of them).
     """
     bound = timerange.of_task_id(session, company_key, task_id, SCALAR)
-    newest = compact.rows("series_key = s.key", bound, first=compact.First(
-        "iter desc", "100", "iter IS NOT NULL AND value IS NOT NULL", values_only=True))
+    newest = compact.newest_values("series_key = s.key", bound, "100")
     rows = session.execute(text(f"""
         SELECT {TASK_REF}, summary.max_iter, summary.last_received, latest.metric, latest.variant,
                latest.last, latest.mean

@@ -168,10 +168,14 @@ def test_every_scalar_read_answers_the_same_after_compaction(api, app, keys, db,
 
 
 def test_reads_of_the_ends_of_blocks_answer_the_same(api, app, keys, database_url, task_id):
-    """Latest values and first pages read only the end of a block (compact._sliced): points without a
-    value there (the last 40 of each block, every 7th) must not take the place of the 100 latest."""
+    """Latest values and pages by iteration read only the end of a block (compact._sliced): points
+    without a value there (the last 40 of each block, every 7th) must not take the place of the 100
+    latest; a block with explicit iterations is read whole below a page's position."""
     api.add_batch([scalar(task_id, i, value=None if i % 1000 >= 960 or i % 7 == 0 else i / 4,
                           timestamp=T0 + i) for i in range(2000)])
+    # explicit iterations (every tenth missing): a page's position falls inside a block of 900 points
+    api.add_batch([scalar(task_id, i, "loss", "sparse", value=i / 2, timestamp=T0 + i)
+                   for i in range(3000) if i % 10])
     before = answers(api, app, task_id)
     run_cli(database_url, "--task", task_id)
     after = answers(api, app, task_id)

@@ -49,16 +49,12 @@ class First:
     unqualified); `values_only` when `filter` keeps only events with a value; `positioned` when it
     also starts after a position (a keyset page, a range), which may leave out part of the first
     block in the order. Not `positioned`, `filter` must keep every point (with a value, if
-    `values_only`): the blocks are then read in part (their points nearest the start, _sliced).
-    `below`, for "iter desc" `positioned` at a keyset position: SQL (numeric) of the position as an
-    exclusive bound, `filter` keeping exactly the points with iter < below: blocks are read in part too
-    (a block with implied iterations is cut at the position)."""
+    `values_only`): the blocks are then read in part (their points nearest the start, _sliced)."""
     order: str
     limit: str
     filter: str = "true"
     values_only: bool = False
     positioned: bool = False
-    below: str | None = None
 
     @property
     def order_by(self) -> str:
@@ -90,7 +86,7 @@ def rows(where: str, span: timerange.Span, iters: tuple[str, str] | None = None,
     if first is not None:
         raw = f"({raw} AND ({first.filter}) ORDER BY {first.order_by} LIMIT {first.limit})"
         blocks = _first_blocks(blocks, span, first)
-        if first.order.startswith("iter ") and (not first.positioned or first.below is not None):
+        if not first.positioned and first.order.startswith("iter "):
             blocks = _first_of_blocks(blocks, first)
         unnested = _UNNESTED.format(blocks=f"({blocks})")
         unnested = f"SELECT * FROM ({unnested}) cbu WHERE {first.filter}"
@@ -147,21 +143,15 @@ NEVER_COMPACTED = "compacted_received IS NULL"
 
 
 def _first_of_blocks(blocks: str, first: First) -> str:
-    """`blocks` (_first_blocks, by iteration, not positioned or positioned `below`) cut to the points
-    that can be among the first `limit`: a block's points are in iteration order, and at most `limit`
-    - surely_before of them are wanted (positioned, the leading block's surely_before is minus its
-    own count: none come before it), plus those without a value when only values count. Below a
-    position, a block with implied iterations ends at the position; one with explicit iterations
-    is read whole."""
-    wanted = f"greatest({first.limit} - greatest(surely_before, 0), 0)"
+    """`blocks` (_first_blocks, by iteration, not positioned) cut to the points that can be among the
+    first `limit`: a block's points are in iteration order, and at most `limit` - surely_before of
+    them are wanted, plus those without a value when only values count."""
+    wanted = f"greatest({first.limit} - surely_before, 0)"
     if first.values_only:
         wanted += " + (n - n_values)"
-    if first.order.endswith("asc"):
-        return _sliced(blocks, "1", wanted)
-    if first.below is None:
+    if first.order.endswith("desc"):
         return _sliced(blocks, f"n - ({wanted}) + 1", "n")
-    end = f"CASE WHEN iters IS NULL THEN greatest(least(n, ({first.below}) - first_iter), 0) ELSE n END"
-    return _sliced(blocks, f"CASE WHEN iters IS NULL THEN {end} - ({wanted}) + 1 ELSE 1 END", end)
+    return _sliced(blocks, "1", wanted)
 
 
 def _sliced(blocks: str, lo: str, hi: str) -> str:
@@ -172,8 +162,7 @@ def _sliced(blocks: str, lo: str, hi: str) -> str:
                        for a in ("ids", "times", "vals", "iters", "workers", "receiveds", "extras"))
     return (f"SELECT series_key, bucket, company_key, task_key, first_iter + cbs.lo - 1 AS first_iter, "
             f"last_iter, min_ts, max_ts, n, n_values, one_worker, one_received, {arrays} "
-            f"FROM (SELECT *, greatest({lo}, 1)::int AS lo, least({hi}, n)::int AS hi "
-            f"FROM ({blocks}) cbs) cbs")
+            f"FROM (SELECT *, greatest({lo}, 1) AS lo, least({hi}, n) AS hi FROM ({blocks}) cbs) cbs")
 
 
 def rows_without_iteration(where: str, span: timerange.Span) -> str:

@@ -548,14 +548,13 @@ def page_by_iter(session: Session, series_keys: Sequence[int], after: tuple[int 
     if after is None or after[0] is not None:
         parts, params = [], {"limit": limit}
         for n, key in enumerate(keys):
-            bound, iters, below = "", None, None
+            bound, iters = "", None
             if after is not None:
                 bound = f" AND iter {'<=' if key < after[1] else '<'} %(after_iter)s"
-                below = f"%(after_iter)s::numeric + {1 if key < after[1] else 0}"
                 params["after_iter"], iters = after[0], (str(INT64_MIN), "%(after_iter)s")
             source = compact.rows(f"series_key = %(k{n})s", span, iters,
                                   compact.First("iter desc", "%(limit)s", f"iter IS NOT NULL{bound}",
-                                                positioned=after is not None, below=below))
+                                                positioned=after is not None))
             parts.append(f"(SELECT {_RAW_COLUMNS} FROM {source} e "
                          f"WHERE iter IS NOT NULL{bound} ORDER BY iter DESC LIMIT %(limit)s)")
             params[f"k{n}"] = key

@@ -94,13 +94,13 @@ def newest_values(where: str, span: timerange.Span, limit: str) -> str:
     and a value of the series matching `where` (as in rows()), within `span`; the caller orders by
     iter DESC and limits. As rows() with `first`, but only the blocks' values and iterations are
     read (a third of the decompression of unnesting every column), and only the last points of a
-    block (_sliced). (Slicing the blocks of pages too made them slower: a page of 500 gained nothing,
-    one of 10,000 lost 20-30%, in-process on a compacted 100,000-point series.)"""
+    block (_last_values_of_blocks). (Slicing the blocks of pages too made them slower: a page of
+    500 gained nothing, one of 10,000 lost 20-30%, in-process on a compacted 100,000-point series.)"""
     first = First("iter desc", limit, "iter IS NOT NULL AND value IS NOT NULL", values_only=True)
     raw = (f"SELECT iter, value FROM scalar_events WHERE {where} AND {span.sql('ts')} AND {first.filter} "
            f"ORDER BY iter DESC LIMIT {limit}")
     blocks = f"SELECT * FROM scalar_blocks WHERE {where} AND {_block_span(span)}"
-    blocks = _last_of_blocks(_first_blocks(blocks, span, first), limit)
+    blocks = _last_values_of_blocks(_first_blocks(blocks, span, first), limit)
     return (f"(({raw}) UNION ALL SELECT coalesce(cu.iter, cb.first_iter + cu.ordinal - 1) AS iter, cu.value "
             f"FROM ({blocks}) cb CROSS JOIN LATERAL unnest(cb.vals, cb.iters) WITH ORDINALITY "
             "AS cu(value, iter, ordinal) WHERE cu.value IS NOT NULL)")
@@ -140,22 +140,15 @@ def _first_blocks(blocks: str, span: timerange.Span, first: First) -> str:
 NEVER_COMPACTED = "compacted_received IS NULL"
 
 
-def _last_of_blocks(blocks: str, limit: str) -> str:
-    """`blocks` (_first_blocks by "iter desc" of the points with a value, not positioned) cut to the
-    points that can be among the last `limit`: a block's points are in iteration order, and at most
-    `limit` - surely_before of them are wanted, plus those without a value."""
-    return _sliced(blocks, f"n_values - greatest({limit} - surely_before, 0) + 1", "n")
-
-
-def _sliced(blocks: str, lo: str, hi: str) -> str:
-    """Each of `blocks` as a block of only its points lo..hi (SQL on its columns; 1-based positions in
-    iteration order, clamped to 1..n): arrays sliced, first_iter that of the first point kept (a
-    point's iteration is first_iter + its position - 1 when `iters` is NULL)."""
-    arrays = ", ".join(f"{a}[cbs.lo:cbs.hi] AS {a}"
-                       for a in ("ids", "times", "vals", "iters", "workers", "receiveds", "extras"))
-    return (f"SELECT series_key, bucket, company_key, task_key, first_iter + cbs.lo - 1 AS first_iter, "
-            f"last_iter, min_ts, max_ts, n, n_values, one_worker, one_received, {arrays} "
-            f"FROM (SELECT *, greatest({lo}, 1) AS lo, least({hi}, n) AS hi FROM ({blocks}) cbs) cbs")
+def _last_values_of_blocks(blocks: str, limit: str) -> str:
+    """Of `blocks` (_first_blocks by "iter desc" of the points with a value, not positioned), the
+    values and iterations of the points that can be among the last `limit` with a value: a block's
+    points are in iteration order, and at most `limit` - surely_before of them are wanted, plus
+    those without a value. Arrays sliced to positions lo..n; first_iter becomes that of the first
+    point kept (a point's iteration is first_iter + its position - 1 when `iters` is NULL)."""
+    lo = f"greatest(n_values - greatest({limit} - surely_before, 0) + 1, 1)"
+    return (f"SELECT first_iter + cbs.lo - 1 AS first_iter, vals[cbs.lo:n] AS vals, iters[cbs.lo:n] AS iters "
+            f"FROM (SELECT *, {lo} AS lo FROM ({blocks}) cbs) cbs")
 
 
 def rows_without_iteration(where: str, span: timerange.Span) -> str:

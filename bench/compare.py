@@ -11,6 +11,12 @@ The other revision is checked out into a temporary git worktree (removed afterwa
 read the database's schema as it is (no migration between the two). Figures: medians in ms of
 get_task_latest_scalar_values, scalar_metrics_iter_histogram (samples=1000) and
 get_scalar_metric_data paging through one whole series (batch_size 10000), and the change.
+
+    .venv/bin/python bench/compare.py --against 0d91da1 --ingest 300
+
+With --ingest N, ingestion instead: each version gets its own fresh task and N add_batch requests
+of 1,000 json-lines events (bench/ingest.py's bodies: 10 series, iteration-major, one writer),
+one request to each version a round; medians in ms per request and the change.
 """
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Callable
@@ -30,6 +37,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, bench_database_url, credentials, gunicorn, libpq_dsn, login  # noqa: E402
+from ingest import make_batches  # noqa: E402
 
 
 def biggest_task(url: str) -> str:
@@ -61,6 +69,17 @@ class Client:
     def histogram(self) -> None:
         self.call("events.scalar_metrics_iter_histogram", task=self.task, samples=1000)
 
+    def ingest(self, bodies: list[bytes]) -> Callable[[], None]:
+        """A call that posts the next of `bodies` (add_batch, json-lines)."""
+        pending = iter(bodies)
+
+        def post() -> None:
+            r = self.http.post(f"{self.base}/v2.9/events.add_batch", data=next(pending),
+                               headers={"Content-Type": "application/json-lines"})
+            if r.status_code != 200 or r.json()["data"]["errors"]:
+                raise SystemExit(f"add_batch failed: {r.text[:300]}")
+        return post
+
     def paging(self) -> None:
         scroll, seen = None, 0
         while True:
@@ -90,9 +109,11 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--against", required=True, help="git revision to compare this checkout with")
     parser.add_argument("--rounds", type=int, default=100, help="rounds of the small calls (paging: a tenth)")
+    parser.add_argument("--ingest", type=int, default=0, metavar="N",
+                        help="compare ingestion instead: N add_batch requests of 1,000 events to each")
     args = parser.parse_args()
     url = bench_database_url()
-    task, auth = biggest_task(url), credentials(url)
+    task, auth = (uuid.uuid4().hex if args.ingest else biggest_task(url)), credentials(url)
     with tempfile.TemporaryDirectory() as scratch, ExitStack() as stack:
         other = Path(scratch) / "other"
         subprocess.run(["git", "worktree", "add", "--detach", str(other), args.against], cwd=ROOT, check=True,
@@ -102,6 +123,14 @@ def main() -> None:
         for name, tree in ((args.against, other), ("this checkout", ROOT)):
             base, _ = stack.enter_context(gunicorn(url, workers=2, tree=tree))
             clients[name] = Client(base, auth, task)
+        if args.ingest:
+            events = (args.ingest + 2) * 1000  # two warm-up rounds
+            medians = in_turn({name: c.ingest(make_batches(uuid.uuid4().hex, events, 1000, 1)[0])
+                               for name, c in clients.items()}, args.ingest)
+            before, after = medians[args.against], medians["this checkout"]
+            print(f"{'add_batch, 1,000 events':36s} {args.against}: {before:8.2f} ms   this checkout: "
+                  f"{after:8.2f} ms   ({(after / before - 1) * 100:+.0f}%)")
+            return
         for label, method, rounds in (("get_task_latest_scalar_values", "latest", args.rounds),
                                       ("histogram samples=1000", "histogram", args.rounds),
                                       ("get_scalar_metric_data, one series", "paging",

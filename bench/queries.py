@@ -20,6 +20,10 @@ Figures (median of --repeat runs, client time = request sent to response body re
 
     .venv/bin/python bench/queries.py                     # 10 x 100,000 points
     .venv/bin/python bench/queries.py --points 2000       # small scale
+    .venv/bin/python bench/queries.py --compact           # every read on the task compacted
+  With --compact the task is compacted after ingestion (`events-service compact --task`, migration
+  0008's blocks) and the SQL baselines (the scan, the series fetch) read the blocks as the service
+  does, through db/queries/compact.rows().
   Database: --database-url, else $EVENTS_BENCH_DATABASE_URL, else events_bench on the local
   cluster (port $EVENTS_PG_PORT, default 55432). The database is dropped and re-created.
 """
@@ -28,6 +32,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -47,6 +52,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from events_service import config as app_config  # noqa: E402
 from events_service.api.call import Call  # noqa: E402
+from events_service.db.queries import compact, timerange  # noqa: E402
 from events_service.services import scalars as scalar_handlers  # noqa: E402
 
 SECRET = "bench-secret"
@@ -94,6 +100,7 @@ def main() -> None:
     parser.add_argument("--series", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--database-url")
+    parser.add_argument("--compact", action="store_true", help="compact the task before the reads")
     args = parser.parse_args()
     url = database_url(args.database_url)
     total = args.points * args.series
@@ -116,6 +123,10 @@ def main() -> None:
           f"{rate_without:,.0f} events/s without pre-aggregates, {rate_with:,.0f} events/s with "
           f"({(1 - rate_with / rate_without) * 100:+.0f}% cost)")
 
+    if args.compact:
+        out = subprocess.run([str(Path(sys.executable).with_name("events-service")), "--database-url", url,
+                              "compact", "--task", task], check=True, capture_output=True, text=True)
+        print(out.stdout.strip().splitlines()[-1])
     with psycopg.connect(dsn(url), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
         conn.execute("CHECKPOINT")  # the writes of the ingestion flushed now, not while measuring
@@ -126,8 +137,9 @@ def main() -> None:
         print(f"pre-aggregate rows: {buckets:,} ({buckets / total:.3f} per point)")
 
         def scan():
-            conn.execute("SELECT series_key, count(*), avg(value), min(value), max(value) FROM scalar_events "
-                         "WHERE task_key = %s GROUP BY series_key", (task_key,)).fetchall()
+            conn.execute(f"SELECT series_key, count(*), avg(value), min(value), max(value) "
+                         f"FROM {points(args.compact, 'task_key = %(k)s')} e GROUP BY series_key",
+                         {"k": task_key}).fetchall()
 
         scan_ms = median_ms(scan, args.repeat)
 
@@ -136,8 +148,9 @@ def main() -> None:
         http.headers.update(login(base, tuple(CREDENTIALS)))
 
         def fetch_series():
-            conn.execute("SELECT ts, id, iter, worker, received, series_key, extra, value FROM scalar_events "
-                         "WHERE series_key = %s ORDER BY iter DESC", (series_key,)).fetchall()
+            conn.execute(f"SELECT ts, id, iter, worker, received, series_key, extra, value "
+                         f"FROM {points(args.compact, 'series_key = %(k)s')} e ORDER BY iter DESC",
+                         {"k": series_key}).fetchall()
 
         def call(name, **body):
             r = http.post(f"{base}/v2.1/{name}", data=orjson.dumps(body),
@@ -177,6 +190,13 @@ def main() -> None:
     print(f"get_task_latest_scalar_values:                                {latest:8.1f} ms")
     print(f"get_scalar_metric_data, one whole series (batch_size 10000):  {paging:8.1f} ms  "
           f"vs plain SQL fetch of the series {fetch_ms:.1f} ms ({ratio:.2f}x, median of the paired ratios)")
+
+
+def points(compacted: bool, where: str) -> str:
+    """The scalar events matching `where` as plain SQL reads them: the rows, or both forms."""
+    if compacted:
+        return compact.rows(where, timerange.Span(None, None))
+    return f"(SELECT * FROM scalar_events WHERE {where})"
 
 
 def paired_ms(baseline, measured, repeat: int) -> tuple[float, float, float]:

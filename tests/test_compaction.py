@@ -137,6 +137,9 @@ def forms(db, task: str) -> tuple[int, int, int]:
                         (key,)).fetchone()[0]
     rows = db.execute("SELECT count(iter), count(*) - count(iter) FROM scalar_events WHERE task_key = %s",
                       (key,)).fetchone()
+    # the marker ingestion trusts to skip the blocks (compact.NEVER_COMPACTED): set on every series with one
+    assert db.execute("SELECT count(*) FROM scalar_blocks b JOIN series s ON s.key = b.series_key "
+                      f"WHERE b.task_key = %s AND s.{compact.NEVER_COMPACTED}", (key,)).fetchone()[0] == 0
     return blocks, rows[0], rows[1]
 
 
@@ -164,6 +167,39 @@ def test_every_scalar_read_answers_the_same_after_compaction(api, app, keys, db,
     assert forms(db, task_id) == (0, 0, 0)
 
 
+def test_reads_of_the_ends_of_blocks_answer_the_same(api, app, keys, database_url, task_id):
+    """Latest values and pages by iteration read only the end of a block (compact._sliced): points
+    without a value there (the last 40 of each block, every 7th) must not take the place of the 100
+    latest; a block with explicit iterations is read whole below a page's position."""
+    api.add_batch([scalar(task_id, i, value=None if i % 1000 >= 960 or i % 7 == 0 else i / 4,
+                          timestamp=T0 + i) for i in range(2000)])
+    # explicit iterations (every tenth missing): a page's position falls inside a block of 900 points
+    api.add_batch([scalar(task_id, i, "loss", "sparse", value=i / 2, timestamp=T0 + i)
+                   for i in range(3000) if i % 10])
+    before = answers(api, app, task_id)
+    run_cli(database_url, "--task", task_id)
+    after = answers(api, app, task_id)
+    for name in before:
+        assert after[name] == before[name], name
+
+
+def test_first_page_by_time_takes_a_block_starting_where_the_first_ones_end(api, database_url, task_id):
+    """get_task_events' first page reads only the blocks that can hold its events (compact._first_blocks):
+    b's block starts at the time a's first 1,000 points end, and its first point (ingested first: a
+    smaller id) is the 1,000th event."""
+    api.add_batch([scalar(task_id, i, "b", value=float(i), timestamp=T0 + 999 + i) for i in range(10)])
+    api.add_batch([scalar(task_id, i, "a", value=float(i), timestamp=T0 + i) for i in range(1500)])
+
+    def scroll(order: str) -> list[bytes]:
+        return _scroll(api, "events.get_task_events", {"task": task_id, "batch_size": 1000, "order": order})
+
+    pages = {order: scroll(order) for order in ("asc", "desc")}
+    assert b'"metric":"b"' in pages["asc"][0]
+    run_cli(database_url, "--task", task_id)
+    for order, before in pages.items():
+        assert scroll(order) == before, order
+
+
 def test_resent_event_replaces_its_compacted_twin(api, app, keys, db, database_url, task_id, engine):
     populate(api, task_id)
     run_cli(database_url, "--task", task_id, "--whole")
@@ -181,6 +217,23 @@ def test_resent_event_replaces_its_compacted_twin(api, app, keys, db, database_u
     compaction.compact_series(engine, pending)
     assert forms(db, task_id) == (3335, 0, 1)
     assert all_events(api, task_id) == events
+
+
+def test_new_points_beside_compacted_ones_keep_the_pre_aggregates_exact(api, db, database_url, task_id):
+    """A batch's bucket refresh reads the blocks of a compacted series (not only its rows): iterations
+    1000-1004 are compacted, 1005-1009 then written as rows share their pre-aggregate buckets."""
+    api.add_batch([scalar(task_id, i, value=1.0, timestamp=T0 + i) for i in range(1005)])
+    run_cli(database_url, "--task", task_id)
+    assert forms(db, task_id) == (1005, 0, 0)
+    api.add_batch([scalar(task_id, i, value=1.0, timestamp=T0 + i) for i in range(1005, 1010)])
+    assert forms(db, task_id) == (1005, 5, 0)
+    buckets = db.execute("SELECT b.width, b.bucket, b.value_count, b.value_sum FROM scalar_buckets b "
+                         "JOIN series s ON s.key = b.series_key WHERE s.task_key = %s",
+                         (task_key(db, task_id),)).fetchall()
+    assert {width for width, bucket, *_ in buckets if bucket * width <= 1009 < (bucket + 1) * width}
+    for width, bucket, count, total in buckets:  # 1.0 at every iteration 0..1009
+        expected = len(range(max(bucket * width, 0), min((bucket + 1) * width, 1010)))
+        assert (count, total) == (expected, expected), (width, bucket)
 
 
 def sample(name: str, **labels: str) -> float:

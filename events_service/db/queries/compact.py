@@ -81,7 +81,7 @@ class First:
 
 
 def rows(where: str, span: timerange.Span, iters: tuple[str, str] | None = None,
-         first: First | None = None) -> str:
+         first: First | None = None, compacted: bool = True) -> str:
     """A parenthesised subquery of the scalar events (COLUMNS) matching `where`, a condition on
     series_key / task_key / company_key only (it may name outer columns, inside a LATERAL), within
     `span`; callers filter and order the points themselves. Hints:
@@ -91,6 +91,8 @@ def rows(where: str, span: timerange.Span, iters: tuple[str, str] | None = None,
     so the caller's ORDER BY ... LIMIT would not reach the index), and a block is skipped when
     more than `limit` points of other blocks surely come before all of its own (a block's points
     lie within its iteration and time range). The caller still orders and limits the union.
+    `compacted` False: the caller knows that none of the series has ever been compacted
+    (NEVER_COMPACTED), so only the rows are read (ingestion's pre-aggregate refresh, per batch).
     """
     blocks = f"SELECT * FROM scalar_blocks WHERE {where} AND {_block_span(span)}"
     if iters is not None:  # bucket bounds: a range of the primary key, not a scan of the series
@@ -98,12 +100,31 @@ def rows(where: str, span: timerange.Span, iters: tuple[str, str] | None = None,
         blocks += (f" AND last_iter >= {iters[0]} AND first_iter <= {iters[1]}"
                    f" AND bucket BETWEEN {lo} AND {hi}")
     raw = f"SELECT {COLUMNS} FROM scalar_events WHERE {where} AND {span.sql('ts')}"
+    if not compacted:
+        return f"({raw})"
     unnested = _UNNESTED.format(blocks=f"({blocks})")
     if first is not None:
         raw = f"({raw} AND ({first.filter}) ORDER BY {first.order_by} LIMIT {first.limit})"
         unnested = _UNNESTED.format(blocks=f"({_first_blocks(blocks, span, first)})")
         unnested = f"SELECT * FROM ({unnested}) cbu WHERE {first.filter}"
     return f"({raw} UNION ALL {unnested})"
+
+
+def newest_values(where: str, span: timerange.Span, limit: str) -> str:
+    """A parenthesised subquery of (iter, value) of the newest `limit` (SQL) points with an iteration
+    and a value of the series matching `where` (as in rows()), within `span`; the caller orders by
+    iter DESC and limits. As rows() with `first`, but only the blocks' values and iterations are
+    read (a third of the decompression of unnesting every column), and only the last points of a
+    block (_last_values_of_blocks). (Slicing the blocks of pages too made them slower: a page of
+    500 gained nothing, one of 10,000 lost 20-30%, in-process on a compacted 100,000-point series.)"""
+    first = First("iter desc", limit, "iter IS NOT NULL AND value IS NOT NULL", values_only=True)
+    raw = (f"SELECT iter, value FROM scalar_events WHERE {where} AND {span.sql('ts')} AND {first.filter} "
+           f"ORDER BY iter DESC LIMIT {limit}")
+    blocks = f"SELECT * FROM scalar_blocks WHERE {where} AND {_block_span(span)}"
+    blocks = _last_values_of_blocks(_first_blocks(blocks, span, first), limit)
+    return (f"(({raw}) UNION ALL SELECT coalesce(cu.iter, cb.first_iter + cu.ordinal - 1) AS iter, cu.value "
+            f"FROM ({blocks}) cb CROSS JOIN LATERAL unnest(cb.vals, cb.iters) WITH ORDINALITY "
+            "AS cu(value, iter, ordinal) WHERE cu.value IS NOT NULL)")
 
 
 def _first_blocks(blocks: str, span: timerange.Span, first: First) -> str:
@@ -118,14 +139,38 @@ def _first_blocks(blocks: str, span: timerange.Span, first: First) -> str:
         return (f"SELECT * FROM (SELECT *, coalesce(sum({count}) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING "
                 f"AND 1 PRECEDING), 0){lead} AS surely_before FROM ({blocks}) cbk "
                 f"WINDOW w AS ({window})) cbk WHERE surely_before < {first.limit}")
-    # by time: the points of a block lying wholly before this one in time (and wholly after the
-    # position, which is the span's bound) come first
+    # by time: the points of the blocks lying wholly before a block in time (and, when positioned,
+    # wholly after the position, which is then the span's bound) come first. With `edge` the
+    # earliest block end (in the order) by which blocks hold `limit` points (one sort, not a
+    # count per pair of blocks), a block is needed when it starts at or before the edge.
     if direction == "asc":
-        before = "cbj.max_ts < cbk.min_ts" + ("" if span.lo is None else f" AND cbj.min_ts > {int(span.lo)}")
+        end, start, edge, cmp = "max_ts", "min_ts", "min", "<="
+        inside = f"min_ts > {int(span.lo)}" if first.positioned and span.lo is not None else "true"
     else:
-        before = "cbj.min_ts > cbk.max_ts" + ("" if span.hi is None else f" AND cbj.max_ts < {int(span.hi)}")
-    return (f"WITH cbb AS MATERIALIZED ({blocks}) SELECT * FROM cbb cbk WHERE "
-            f"(SELECT coalesce(sum(cbj.{count}), 0) FROM cbb cbj WHERE {before}) < {first.limit}")
+        end, start, edge, cmp = "min_ts", "max_ts", "max", ">="
+        inside = f"max_ts < {int(span.hi)}" if first.positioned and span.hi is not None else "true"
+    return (f"WITH cbb AS MATERIALIZED ({blocks}), cbe AS (SELECT {edge}({end}) AS edge FROM ("
+            f"SELECT {end}, sum({count}) OVER (ORDER BY {end} {direction}) AS ahead FROM cbb "
+            f"WHERE {inside}) cbj WHERE ahead >= {first.limit}) "
+            f"SELECT cbb.* FROM cbb, cbe WHERE cbe.edge IS NULL OR cbb.{start} {cmp} cbe.edge")
+
+
+# A series has blocks only if it was compacted or aged: the two writers of blocks set a marker in the
+# transaction that writes them - compact_series sets compacted_received to last_received, which
+# ingestion sets on every write (never NULL once the series has rows), and age_series sets
+# aged_through. Read under the series' lock, the markers cannot change before the transaction ends.
+NEVER_COMPACTED = "compacted_received IS NULL AND aged_through IS NULL"
+
+
+def _last_values_of_blocks(blocks: str, limit: str) -> str:
+    """Of `blocks` (_first_blocks by "iter desc" of the points with a value, not positioned), the
+    values and iterations of the points that can be among the last `limit` with a value: a block's
+    points are in iteration order, and at most `limit` - surely_before of them are wanted, plus
+    those without a value. Arrays sliced to positions lo..n; first_iter becomes that of the first
+    point kept (a point's iteration is first_iter + its position - 1 when `iters` is NULL)."""
+    lo = f"greatest(n_values - greatest({limit} - surely_before, 0) + 1, 1)"
+    return (f"SELECT first_iter + cbs.lo - 1 AS first_iter, vals[cbs.lo:n] AS vals, iters[cbs.lo:n] AS iters "
+            f"FROM (SELECT *, {lo} AS lo FROM ({blocks}) cbs) cbs")
 
 
 def rows_without_iteration(where: str, span: timerange.Span) -> str:
@@ -446,9 +491,9 @@ def age_series(session: Session, series_key: int, age: int, *, wait: bool = True
         f"AND iter <= {_last_iter(through)} AND {span.sql('ts')}"), {"k": series_key}).scalar_one()
     upto = through if lowest is None else min(through, lowest // BLOCK + step - 1)
     moved = 0 if lowest is None else _move(session, series_key, upto)
-    if upto == through:
-        session.execute(text("UPDATE series SET aged_through = :b WHERE key = :k"),
-                        {"b": through, "k": series_key})
+    # the last bucket aged so far: still due while below `through`; never NULL once blocks exist
+    # (NEVER_COMPACTED), so it is set in the move's own transaction
+    session.execute(text("UPDATE series SET aged_through = :b WHERE key = :k"), {"b": upto, "k": series_key})
     return moved, upto == through
 
 

@@ -107,7 +107,7 @@ def page_by_time(session: Session, task_key: int, event_types: Sequence[str], *,
         # only the times a page after the position can hold (fewer compact blocks unnested)
         spans = {t: span.narrowed(hi=after[0]) if descending else span.narrowed(lo=after[0])
                  for t, span in spans.items()}
-    first = compact.First(f"ts {direction.lower()}", ":limit", where)
+    first = compact.First(f"ts {direction.lower()}", ":limit", where, positioned=after is not None)
     parts = [
         f"(SELECT '{t}' AS type, {COMMON}, {SOURCES[t][1]} "
         f"FROM {source(t, 'task_key = :tk', spans[t], first)} e "

@@ -51,6 +51,7 @@ class SeriesRef:
     max_ts: int | None
     has_null_iter: bool
     min_ts: int | None = None
+    compacted: bool = True  # may have compact blocks (db/queries/compact.NEVER_COMPACTED)
 
 
 @dataclass
@@ -94,11 +95,11 @@ def _series(session: Session, company_key: int, wanted: set[tuple[int, str, str,
         "ORDER BY s.key) s"), params).all()
     rows = session.execute(text(
         "SELECT s.key, s.task_key, s.event_type, s.metric, s.variant, "
-        "s.max_iter, s.max_ts, s.has_null_iter, s.min_ts "
+        f"s.max_iter, s.max_ts, s.has_null_iter, s.min_ts, NOT ({compact.NEVER_COMPACTED}) AS compacted "
         f"FROM series s JOIN {unnest} AS w(task_key, event_type, metric, variant) "
         "USING (task_key, event_type, metric, variant)"), params)
     return {(r.task_key, r.event_type, r.metric, r.variant):
-            SeriesRef(r.key, r.max_iter, r.max_ts, r.has_null_iter, r.min_ts)
+            SeriesRef(r.key, r.max_iter, r.max_ts, r.has_null_iter, r.min_ts, r.compacted)
             for r in rows}
 
 
@@ -178,7 +179,8 @@ def store(session: Session, company_key: int, events: list[Event], received_ms: 
         if event_type == "training_stats_scalar":  # pre-aggregates: see db/queries/scalars.py
             scalar_queries.maintain_buckets(session, company_key,
                                             ((ser.key, e.iter, e.payload[0]) for _, ser, e in rows), twins,
-                                            _span(items, extra_ts=[e.ts for _, _, e in rows]))
+                                            _span(items, extra_ts=[e.ts for _, _, e in rows]),
+                                            compacted=any(ser.compacted for _, ser, _ in items))
         result.added += len(items)  # twins dropped or replaced were still acknowledged
         _collect_stats(stats, rows, event_type)
 

@@ -101,10 +101,12 @@ def _eligible(_series_key: int, iteration: int | None, value: float | None) -> b
 
 def maintain_buckets(session: Session, company_key: int,
                      inserted: Iterable[tuple[int, int | None, float | None]],
-                     replaced: Iterable[Any], span: timerange.Span | None = None) -> None:
+                     replaced: Iterable[Any], span: timerange.Span | None = None,
+                     compacted: bool = True) -> None:
     """Bring scalar_buckets in step with a batch: `inserted` (series_key, iter, value) were just
     written, `replaced` rows (series_key, iter, value) were deleted as twins of new events;
-    `span` covers every event of their series now (no bound when None; timerange.py).
+    `span` covers every event of their series now (no bound when None; timerange.py);
+    `compacted` False when none of their series was ever compacted (only rows are read).
 
     Every finest bucket the batch touched is recomputed from its raw points (at most `base`
     of them, one index range scan each), then every coarser bucket above it from its children.
@@ -117,7 +119,7 @@ def maintain_buckets(session: Session, company_key: int,
     touched.update((s, i // base) for s, i, v in inserted if _eligible(s, i, v))
     if not touched:
         return
-    _refresh_from_points(session, company_key, sorted(touched), span or timerange.Span(None, None))
+    _refresh_from_points(session, company_key, sorted(touched), span or timerange.Span(None, None), compacted)
     for width in WIDTHS[1:]:
         touched = {(s, k // 10) for s, k in touched}
         _refresh_from_children(session, company_key, width, sorted(touched))
@@ -130,9 +132,10 @@ _UPSERT_REPLACE = """
 
 
 def _refresh_from_points(session: Session, company_key: int, buckets: list[tuple[int, int]],
-                         span: timerange.Span) -> None:
+                         span: timerange.Span, compacted: bool = True) -> None:
     """Recompute finest-level buckets from the raw points; delete those left empty."""
     base = WIDTHS[0]
+    points = compact.rows('series_key = p.series_key', span, ('p.lo', 'p.hi'), compacted=compacted)
     session.execute(text(f"""
         WITH p AS (SELECT * FROM unnest(CAST(:s AS bigint[]), CAST(:k AS bigint[]), CAST(:lo AS bigint[]),
                                         CAST(:hi AS bigint[])) AS p(series_key, bucket, lo, hi)),
@@ -141,7 +144,7 @@ def _refresh_from_points(session: Session, company_key: int, buckets: list[tuple
             FROM p CROSS JOIN LATERAL (
                 SELECT count(value) AS n, sum(value) AS total, min(value) AS low, max(value) AS high,
                        min(iter) AS first, max(iter) AS last
-                FROM {compact.rows('series_key = p.series_key', span, ('p.lo', 'p.hi'))} e
+                FROM {points} e
                 WHERE iter BETWEEN p.lo AND p.hi
                     AND iter <> {SINGLE_VALUE_ITER} AND value IS NOT NULL) e),
         gone AS (DELETE FROM scalar_buckets b USING agg WHERE agg.n = 0 AND b.series_key = agg.series_key
@@ -484,8 +487,7 @@ def latest_values(session: Session, company_key: int, task_id: str) -> Latest:
     rows would exclude chunks only at run time, after planning all of them).
     """
     bound = timerange.of_task_id(session, company_key, task_id, SCALAR)
-    newest = compact.rows("series_key = s.key", bound, first=compact.First(
-        "iter desc", "100", "iter IS NOT NULL AND value IS NOT NULL", values_only=True))
+    newest = compact.newest_values("series_key = s.key", bound, "100")
     rows = session.execute(text(f"""
         SELECT {TASK_REF}, summary.max_iter, summary.last_received, latest.metric, latest.variant,
                latest.last, latest.mean

@@ -161,7 +161,7 @@ def _time_buckets_in(session: Session, task_keys: list[int], keys: list[int], lo
     span = span.narrowed(lo, hi)
     shown = (f"ts BETWEEN %(lo)s AND %(hi)s AND value IS NOT NULL "
              f"AND (iter IS NULL OR iter <> {SINGLE_VALUE_ITER})")
-    first = compact.First("ts asc", "%(over)s", shown, values_only=True)
+    first = compact.First("ts asc", "%(over)s", shown, values_only=True, positioned=True)
 
     def source(series: str, first: compact.First | None = None) -> str:
         return compact.rows(f"task_key = ANY(%(tks)s) AND series_key = {series}", span, first=first)

@@ -177,7 +177,7 @@ def test_reads_of_the_ends_of_blocks_answer_the_same(api, app, keys, database_ur
     api.add_batch([scalar(task_id, i, "loss", "sparse", value=i / 2, timestamp=T0 + i)
                    for i in range(3000) if i % 10])
     before = answers(api, app, task_id)
-    run_cli(database_url, "--task", task_id)
+    run_cli(database_url, "--task", task_id, "--whole")
     after = answers(api, app, task_id)
     for name in before:
         assert after[name] == before[name], name
@@ -195,7 +195,7 @@ def test_first_page_by_time_takes_a_block_starting_where_the_first_ones_end(api,
 
     pages = {order: scroll(order) for order in ("asc", "desc")}
     assert b'"metric":"b"' in pages["asc"][0]
-    run_cli(database_url, "--task", task_id)
+    run_cli(database_url, "--task", task_id, "--whole")
     for order, before in pages.items():
         assert scroll(order) == before, order
 
@@ -223,7 +223,7 @@ def test_new_points_beside_compacted_ones_keep_the_pre_aggregates_exact(api, db,
     """A batch's bucket refresh reads the blocks of a compacted series (not only its rows): iterations
     1000-1004 are compacted, 1005-1009 then written as rows share their pre-aggregate buckets."""
     api.add_batch([scalar(task_id, i, value=1.0, timestamp=T0 + i) for i in range(1005)])
-    run_cli(database_url, "--task", task_id)
+    run_cli(database_url, "--task", task_id, "--whole")
     assert forms(db, task_id) == (1005, 0, 0)
     api.add_batch([scalar(task_id, i, value=1.0, timestamp=T0 + i) for i in range(1005, 1010)])
     assert forms(db, task_id) == (1005, 5, 0)

@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from events_service.db import session as db_session
+from events_service import log_compaction
 from events_service.db.queries import compact
 from events_service.ops import metrics
 
@@ -61,7 +62,9 @@ def run_pass(engine: Engine, limit: int = 1000) -> Summary:
     """One periodic pass: the ended tasks' pending series, at most `limit` of them."""
     with Session(bind=engine) as session:
         keys = compact.pending(session, limit=limit)
-    return compact_series(engine, keys, wait=False, elected=True)
+    summary = compact_series(engine, keys, wait=False, elected=True)
+    log_compaction.run_pass(engine)  # and the ended tasks' log lines (log_compaction.py)
+    return summary
 
 
 class PassRunner(threading.Thread):

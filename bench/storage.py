@@ -6,10 +6,11 @@ compact`: its points in the compact form, migration 0008), console log lines (60
 characters of text) of a task that then ends and is compacted (`events-service compact`: its lines in
 the compact form, migration 0012; the figure of its live rows, before, goes to stderr; 12-06: 279.3
 bytes/line as rows, 71.7 compacted, for 120.2 of message) and plots (plotly JSON of a 1,000-point
-scatter, ~40 kB). Bytes are measured after VACUUM, by difference of the tables' sizes (heap, TOAST and indexes of every chunk, plus the
-scalar pre-aggregates) before and after each part was written, so each part is charged its own
-pages only. Prints exactly these lines (issue 16's goals: finished <= 16, live <= 120, logs <=
-1.5x their messages, plots compressed):
+scatter, ~40 kB). Bytes are measured after VACUUM, by difference of the tables' sizes (heap, TOAST
+and indexes of every chunk, plus the scalar pre-aggregates) before and after each part was written,
+so each part is charged its own pages only (a compacted task: its share of the blocks and rows).
+Prints exactly these lines (issue 16's goals: finished <= 16, live <= 120, logs <= 1.5x their
+messages, plots compressed):
 
     scalar bytes/point finished: N
     scalar bytes/point live: N

@@ -91,14 +91,18 @@ def oldest_first(cursor, task_key: int, span: timerange.Span) -> tuple[str, str]
     """The task's log lines for a download, oldest first: (FROM item aliased l, its ORDER BY).
 
     `cursor` is the download's (psycopg, in a REPEATABLE READ transaction, so that the choice made
-    here holds for the read that follows). With no rows (a compacted task), the blocks are read in
-    key order and only each block's lines are sorted (an incremental sort by ordinal): the lines
-    stream from the first block on. Otherwise the union of both forms is sorted as a whole.
+    here holds for the read that follows). Either form alone streams from its first line on: rows
+    only (a running task) through the (task_key, ts, id) index; blocks only (a compacted task) in
+    key order, sorting only each block's lines (an incremental sort by ordinal). Both (lines sent
+    after a compaction, until the next) are sorted as a whole.
     """
     tk = int(task_key)
     blocks = f"(SELECT * FROM log_blocks WHERE task_key = {tk} AND {_block_span(span)})"
-    has_rows = cursor.execute(
-        f"SELECT EXISTS (SELECT 1 FROM log_events WHERE task_key = {tk} AND {span.sql('ts')})").fetchone()[0]
+    raw = f"(SELECT {COLUMNS} FROM log_events WHERE task_key = {tk} AND {span.sql('ts')})"
+    has_rows, has_blocks = cursor.execute(
+        f"SELECT EXISTS (SELECT 1 FROM {raw} r), EXISTS (SELECT 1 FROM {blocks} b)").fetchone()
+    if not has_blocks:
+        return raw, "l.ts, l.id"
     if not has_rows:
         return f"({unnested(blocks, place=True)})", "l.block_ts, l.block_id, l.ordinal"
     return rows(f"task_key = {tk}", span), "l.ts, l.id"

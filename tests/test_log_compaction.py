@@ -259,3 +259,29 @@ def test_ingestion_while_compacting_logs_loses_and_doubles_nothing(api, db, engi
     blocks, rows = forms(db, task_id)
     assert (blocks, rows) == (len(expected), 0)
     assert overlapping_blocks(db, task_id) == 0
+
+
+def test_running_task_old_lines_compacted_by_the_pass_newest_hour_stays_rows(api, app, keys, db, engine):
+    created = api.call("tasks.create", name="long run", type="training")["id"]
+    api.call("tasks.started", task=created)
+    minute = 60 * 1000
+    api.add_batch([log(created, f"minute {i}", timestamp=T0 + i * minute) for i in range(150)]  # 2.5 hours
+                  + [log(created, f"burst {i}", timestamp=T0 + 30 * minute + i % 7) for i in range(1200)])
+    before = answers(api, app, created)
+    compaction.run_pass(engine)
+    # lines more than an hour older than the newest (minute 149) are blocks: minutes 0-88 and the burst
+    old = 89 + 1200
+    assert forms(db, created) == (old, 150 + 1200 - old)
+    assert answers(api, app, created) == before
+    compaction.run_pass(engine)  # nothing more has aged: nothing moves
+    assert forms(db, created) == (old, 150 + 1200 - old)
+    api.add_batch([log(created, f"later {i}", timestamp=T0 + (150 + i) * minute) for i in range(30)])
+    compaction.run_pass(engine)  # half an hour later: 30 more minutes have aged
+    assert forms(db, created) == (old + 30, 150 + 1200 + 30 - old - 30)
+    assert overlapping_blocks(db, created) == 0
+    api.call("tasks.completed", task=created, force=True)
+    compaction.run_pass(engine)  # ended: the rest
+    assert forms(db, created) == (150 + 1200 + 30, 0)
+    with Session(bind=engine) as session:
+        assert task_key(db, created) not in log_blocks.pending(session)
+    assert len(log_lines(api, created)) == 150 + 1200 + 30

@@ -151,24 +151,37 @@ def log_series(session: Session, task_key: int) -> list[int]:
         {"tk": task_key}).scalars())
 
 
-def compact_task(session: Session, task_key: int, *, wait: bool = True) -> int | None:
+def compact_task(session: Session, task_key: int, *, wait: bool = True, keep_ms: int | None = None
+                 ) -> int | None:
     """Move the task's log rows into blocks, in the caller's transaction (which should hold nothing
     else: commit right after); the number of lines moved. Takes the task's log series' locks in
-    ingestion's order (by key); without `wait`, None when one is held (being written or compacted)."""
+    ingestion's order (by key); without `wait`, None when one is held (being written or compacted).
+
+    `keep_ms` (a running task): only the lines more than `keep_ms` older than the task's newest line
+    move, and the task stays pending (its newer lines are compacted once it ends)."""
     keys = log_series(session, task_key)
     for key in keys:
         if wait:
             session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
         elif not session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar_one():
             return None
-    moved = _move(session, task_key, keys)
-    session.execute(text("UPDATE series SET compacted_received = last_received WHERE key = ANY(:keys)"),
-                    {"keys": keys})
-    return moved
+    if keep_ms is None:
+        moved = _move(session, task_key, keys)
+        session.execute(text("UPDATE series SET compacted_received = last_received WHERE key = ANY(:keys)"),
+                        {"keys": keys})
+        return moved
+    newest = timerange.of_series(session, keys).hi
+    return 0 if newest is None else _move(session, task_key, keys, before=newest - keep_ms)
 
 
-def _move(session: Session, task_key: int, keys: list[int]) -> int:
+def _span(session: Session, keys: list[int], before: int | None) -> timerange.Span:
     span = timerange.of_series(session, keys)
+    return span if before is None else span.narrowed(hi=before - 1)
+
+
+def _move(session: Session, task_key: int, keys: list[int], before: int | None = None) -> int:
+    """Move the series' rows (those before the time `before`, if given) into blocks."""
+    span = _span(session, keys, before)
     params = {"tk": task_key, "keys": keys}
     where = f"task_key = :tk AND series_key = ANY(:keys) AND {span.sql('ts')}"
     ends = session.execute(text(
@@ -189,7 +202,7 @@ def _move(session: Session, task_key: int, keys: list[int]) -> int:
             RETURNING *)
         INSERT INTO log_events ({COLUMNS}) SELECT {COLUMNS} FROM ({unnested('gone')}) g"""
     session.execute(text(moving), {**params, "lo_ts": lo_ts, "lo_id": lo_id, "hi_ts": hi_ts, "hi_id": hi_id})
-    span = timerange.of_series(session, keys)
+    span = _span(session, keys, before)
     deleting = timerange.deletes(session, "log_events", span,
                                  "t.task_key = :tk AND t.series_key = ANY(:keys)", returning="t.*")
     if deleting is None:
@@ -215,6 +228,31 @@ def pending(session: Session, *, task_keys: Sequence[int] | None = None, ended_o
         f"WHERE {' AND '.join(where)} "
         "ORDER BY s.task_key" + (" LIMIT :limit" if limit else "")),
         {"ended": list(ENDED), "tks": list(task_keys or []), "limit": limit}).scalars())
+
+
+def aging(session: Session, keep_ms: int, limit: int | None = None) -> list[int]:
+    """Running tasks whose log has rows more than `keep_ms` older than its newest line, by key: the
+    candidates from `series` (written since last compacted, newest line more than `keep_ms` after
+    its last block), each then probed with its time range as constants (timerange.py)."""
+    candidates = session.execute(text("""
+        SELECT s.task_key, min(s.min_ts), max(s.max_ts) - :keep AS cutoff
+        FROM series s JOIN tasks t ON t.key = s.task_key
+        WHERE s.event_type = 'log' AND s.event_count > 0 AND NOT t.status = ANY(:ended)
+          AND s.last_received IS DISTINCT FROM s.compacted_received
+        GROUP BY s.task_key
+        HAVING max(s.max_ts) - :keep > coalesce(
+            (SELECT b.max_ts FROM log_blocks b WHERE b.task_key = s.task_key
+             ORDER BY b.min_ts DESC, b.first_id DESC LIMIT 1), min(s.min_ts) - 1)
+        ORDER BY s.task_key"""), {"keep": keep_ms, "ended": list(ENDED)}).all()
+    found = []
+    for task_key, lo, cutoff in candidates:
+        span = timerange.Span(lo, cutoff - 1)
+        if session.execute(text(f"SELECT EXISTS (SELECT 1 FROM log_events WHERE task_key = :tk AND "
+                                f"{span.sql('ts')})"), {"tk": task_key}).scalar_one():
+            found.append(task_key)
+            if limit and len(found) >= limit:
+                break
+    return found
 
 
 def delete_blocks(session: Session, task_key: int) -> int:

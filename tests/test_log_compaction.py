@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -17,9 +13,9 @@ from sqlalchemy.orm import Session
 
 from events_service import cli, compaction, log_compaction
 from events_service.db.queries import log_blocks
-from tests.helpers import log, scalar
+from tests.helpers import kill_compact_while_waiting, log, scalar
 from tests import test_compaction
-from tests.test_compaction import ROOT, _body, _scroll, run_cli, task_key
+from tests.test_compaction import _body, _scroll, run_cli, task_key
 
 keys, engine = test_compaction.keys, test_compaction.engine  # the same fixtures
 
@@ -189,30 +185,8 @@ def test_killed_log_compaction_loses_and_doubles_nothing(api, app, keys, db, dat
     before = {task: answers(api, app, task) for task in tasks}
     series = [db.execute("SELECT s.key FROM series s JOIN tasks t ON t.key = s.task_key WHERE t.id = %s",
                          (task,)).fetchone()[0] for task in tasks]
-    db.execute("SELECT pg_advisory_lock(%s)", (series[1],))  # as a writer of the second task's log would
-    env = dict(os.environ, EVENTS_DATABASE_URL=database_url)
     task_args = [arg for t in tasks for arg in ("--task", t)]
-    proc = subprocess.Popen([sys.executable, "-m", "events_service.cli", "compact", *task_args],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # the compaction waits inside the second task's transaction
-            waiting = db.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-                                 "AND objid = %s", (series[1],)).fetchone()[0]
-            if waiting:
-                break
-            time.sleep(0.05)
-        assert waiting, "the compaction never reached the second task"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        db.execute("SELECT pg_advisory_unlock(%s)", (series[1],))
-        if proc.poll() is None:
-            proc.kill()
-    deadline = time.monotonic() + 30
-    while db.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s",
-                     (series[1],)).fetchone()[0] and time.monotonic() < deadline:
-        time.sleep(0.05)
+    kill_compact_while_waiting(db, database_url, series[1], *task_args)  # inside the second task's move
     # compacted in key order: the first task moved whole, the second rolled back, the third not reached
     assert [forms(db, task) for task in tasks] == [(1200, 0), (0, 1200), (0, 1200)]
     assert {task: answers(api, app, task) for task in tasks} == before

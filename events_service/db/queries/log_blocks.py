@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from events_service.db.queries import timerange
-from events_service.db.queries.compact import ENDED, First
+from events_service.db.queries.compact import ENDED, First, _block_span  # blocks' min_ts/max_ts as here
 
 BLOCK = 1000
 COLUMNS = "company_key, task_key, series_key, id, ts, iter, worker, received, level, msg, extra"
@@ -48,17 +48,6 @@ def unnested(blocks: str, place: bool = False) -> str:
     `place`, also their block's first key and their ordinal in it (block_ts, block_id, ordinal)."""
     columns = ", lb.min_ts AS block_ts, lb.first_id AS block_id, lu.ordinal" if place else ""
     return _UNNESTED.format(blocks=blocks, place=columns)
-
-
-def _block_span(span: timerange.Span) -> str:
-    if span.empty:
-        return "false"
-    parts = ["true"]
-    if span.lo is not None:
-        parts.append(f"max_ts >= {int(span.lo)}")
-    if span.hi is not None:
-        parts.append(f"min_ts <= {int(span.hi)}")
-    return " AND ".join(parts)
 
 
 def rows(where: str, span: timerange.Span, first: First | None = None) -> str:

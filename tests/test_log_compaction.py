@@ -145,6 +145,10 @@ def test_every_log_read_answers_the_same_after_compaction(api, app, keys, db, da
     out = io.StringIO()
     assert cli.main(["--database-url", database_url, "storage"], out=out) == 0
     assert task_id in out.getvalue()  # `events-service storage` counts both forms
+    out = io.StringIO()
+    assert cli.main(["--database-url", database_url, "retention", "--older-than", "0"], out=out) == 0
+    assert f"task {task_id}: 2,630 events" in out.getvalue() and "dry run" in out.getvalue()
+    assert forms(db, task_id) == (2600, 0)  # a dry run deletes nothing
     assert api.call("events.delete_for_task", task=task_id)["deleted_count"] == 2600 + 30  # both forms
     assert forms(db, task_id) == (0, 0)
 

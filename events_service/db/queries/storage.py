@@ -154,6 +154,7 @@ def plan(session: Session, tasks: list[Selected], *, lock: bool) -> Plan:
                 result.whole_chunks.append((table, chunk, size))
             elif counts[0]:
                 result.row_bytes += size * counts[0] // counts[1]
+    result.row_bytes += log_blocks.bytes_of(session, keys)  # compact log lines, deleted as rows are
     return result
 
 

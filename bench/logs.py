@@ -11,7 +11,9 @@ gunicorn with ONE worker, then prints:
   * a page deep in that scroll (about halfway) against the first pages: keyset cost must not grow;
   * download_task_log of every line (text and json): lines/s, beside COPY ... TO STDOUT of the
     same rows in the same run; and the worker's peak RSS during the download above its idle RSS
-    (VmRSS sampled every 5 ms, plus VmHWM).
+    (VmRSS sampled every 5 ms, plus VmHWM);
+  * then the task's log is compacted (`events-service compact --task`: log_blocks, migration 0012)
+    and the pages and downloads are measured again, in the same run.
 Standalone on purpose (no shared bench module on this branch).
 """
 from __future__ import annotations
@@ -19,6 +21,8 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -198,6 +202,13 @@ def main() -> None:
         bench_download(base, master.pid, task, args.lines, "json")
         rows, seconds = copy_baseline(args.database_url, task)
         print(f"COPY ... TO STDOUT again: {rows / seconds:,.0f} lines/s ({seconds:.2f} s)")
+        compacted = subprocess.run(
+            [str(Path(sys.executable).with_name("events-service")), "--database-url", args.database_url,
+             "compact", "--task", task], check=True, capture_output=True, text=True).stdout
+        print("--- compacted: " + compacted.strip().splitlines()[-1])
+        bench_pages(base, task, args.lines, args.repeat)
+        bench_download(base, master.pid, task, args.lines, "text")
+        bench_download(base, master.pid, task, args.lines, "json")
 
 
 if __name__ == "__main__":

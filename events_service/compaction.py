@@ -33,6 +33,7 @@ from flask import Flask
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from events_service import log_compaction
 from events_service.db import session as db_session
 from events_service.db.queries import compact
 from events_service.ops import metrics
@@ -100,6 +101,7 @@ def run_pass(engine: Engine, limit: int = 1000, age: int = compact.AGE) -> Summa
     with Session(bind=engine) as session:
         keys = compact.aging(session, age, limit=limit)
     aged = age_series(engine, keys, age, wait=False, elected=True)
+    log_compaction.run_pass(engine)  # and the ended tasks' log lines (log_compaction.py)
     return Summary(ended.series + aged.series, ended.points + aged.points, ended.skipped + aged.skipped)
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
-from events_service import compaction, config
+from events_service import compaction, config, log_compaction
 from events_service.db.queries import compact
 from events_service.storage_cli import _size
 
@@ -73,6 +73,7 @@ def run(args: argparse.Namespace, session: Session, out: TextIO) -> int | None:
     out.write(f"compacted {summary.points:,} points of {summary.series:,} series; scalar storage "
               f"{_size(before)} -> {_size(after)} (rows, blocks and indexes; the rows' space is reused "
               "after VACUUM)\n")
+    log_compaction.run_cli(engine, task_keys, out)  # and the log lines (log_compaction.py)
     return 0
 
 

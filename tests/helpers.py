@@ -3,8 +3,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 from events_service.api.versions import Version
@@ -150,3 +155,34 @@ class ConcurrentWriter:
             passed = [e["timestamp"] for _, page in pages[:k] for e in page["events"]]
             if not passed or event["timestamp"] > max(passed):  # ahead of the cursor when page k was asked
                 assert identity(event) in seen_ids, f"skipped: {event}"
+
+
+def kill_compact_while_waiting(db, database_url: str, lock_key: int, *args: str) -> None:
+    """Run `events-service compact ARGS` in a process of its own while the session advisory lock
+    `lock_key` (a series' key) is held on `db`, as a writer of that series would hold it; SIGKILL the
+    process once it waits for the lock (inside that transaction), then release the lock and wait
+    until the killed backend has let go of it too."""
+    db.execute("SELECT pg_advisory_lock(%s)", (lock_key,))
+    env = dict(os.environ, EVENTS_DATABASE_URL=database_url)
+    proc = subprocess.Popen([sys.executable, "-m", "events_service.cli", "compact", *args],
+                            cwd=Path(__file__).resolve().parent.parent, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            waiting = db.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                                 "AND objid = %s", (lock_key,)).fetchone()[0]
+            if waiting:
+                break
+            time.sleep(0.05)
+        assert waiting, "the compaction never reached the locked series"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        db.execute("SELECT pg_advisory_unlock(%s)", (lock_key,))
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 30
+    while db.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s",
+                     (lock_key,)).fetchone()[0] and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from events_service import cli, compaction
 from events_service.db.queries import compact, timerange
-from tests.helpers import ApiHelper, scalar
+from tests.helpers import ApiHelper, kill_compact_while_waiting, scalar
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 2_600_000_000_000  # a week no other test writes to
@@ -280,30 +276,7 @@ def test_killed_compaction_loses_and_doubles_nothing(api, app, keys, db, databas
     before = answers(api, app, task_id)
     series = [r[0] for r in db.execute("SELECT s.key FROM series s JOIN tasks t ON t.key = s.task_key "
                                        "WHERE t.id = %s ORDER BY s.key", (task_id,))]
-    db.execute("SELECT pg_advisory_lock(%s)", (series[2],))  # as a writer of the third series would
-    env = dict(os.environ, EVENTS_DATABASE_URL=database_url)
-    proc = subprocess.Popen([sys.executable, "-m", "events_service.cli", "compact", "--task", task_id,
-                             "--whole"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # the compaction waits inside the third series' transaction
-            waiting = db.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-                                 "AND objid = %s", (series[2],)).fetchone()[0]
-            if waiting:
-                break
-            time.sleep(0.05)
-        assert waiting, "the compaction never reached the third series"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        db.execute("SELECT pg_advisory_unlock(%s)", (series[2],))
-        if proc.poll() is None:
-            proc.kill()
-    deadline = time.monotonic() + 30
-    while db.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s",
-                     (series[2],)).fetchone()[0] and time.monotonic() < deadline:
-        time.sleep(0.05)
+    kill_compact_while_waiting(db, database_url, series[2], "--task", task_id, "--whole")  # in the third series' move
     blocks, rows, _ = forms(db, task_id)
     assert (blocks, rows) == (2400, 2400)  # two series moved, whole; the third rolled back
     assert answers(api, app, task_id) == before

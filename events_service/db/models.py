@@ -217,6 +217,34 @@ scalar_blocks = Table(
     PrimaryKeyConstraint("series_key", "bucket"),
 )
 
+# The compact form of log lines that can no longer change (0012; design in the migration, reads and
+# writes in events_service/db/queries/log_blocks.py): per task, blocks of 1,000 lines in (ts, id) order.
+log_blocks = Table(
+    "log_blocks", metadata,
+    Column("task_key", BigInteger, nullable=False),
+    Column("min_ts", BigInteger, nullable=False),
+    Column("first_id", BigInteger, nullable=False),
+    Column("max_ts", BigInteger, nullable=False),
+    Column("last_id", BigInteger, nullable=False),
+    Column("company_key", Integer, nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("one_series", BigInteger),
+    Column("one_iter", BigInteger),
+    Column("one_worker", Text),
+    Column("one_level", Text),
+    Column("one_received", BigInteger),
+    Column("ids", ARRAY(BigInteger), nullable=False),
+    Column("times", ARRAY(BigInteger), nullable=False),
+    Column("msgs", ARRAY(Text), nullable=False),
+    Column("series_keys", ARRAY(BigInteger)),
+    Column("iters", ARRAY(BigInteger)),
+    Column("workers", ARRAY(Text)),
+    Column("levels", ARRAY(Text)),
+    Column("receiveds", ARRAY(BigInteger)),
+    Column("extras", ARRAY(JSONB)),
+    PrimaryKeyConstraint("task_key", "min_ts", "first_id"),
+)
+
 EVENT_TABLES = {
     "training_stats_scalar": scalar_events,
     "training_stats_vector": vector_events,

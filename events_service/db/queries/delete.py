@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from events_service.db.queries import compact, timerange
+from events_service.db.queries import compact, log_blocks, timerange
 from events_service.db.queries.events import SOURCES
 
 
@@ -29,5 +29,6 @@ def delete_events(session: Session, task_key: int) -> int:
     for event_type, (table, _) in SOURCES.items():
         deleted += timerange.delete(session, table, spans[event_type], "t.task_key = :tk", {"tk": task_key})
     deleted += compact.block_points(session, task_key)  # the compact blocks go with their series (CASCADE)
+    deleted += log_blocks.delete_blocks(session, task_key)  # compact log lines (after their rows)
     session.execute(text("DELETE FROM series WHERE task_key = :tk"), {"tk": task_key})
     return deleted

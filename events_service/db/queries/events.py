@@ -8,7 +8,7 @@ from typing import Any, Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from events_service.db.queries import compact, timerange
+from events_service.db.queries import compact, log_blocks, timerange
 
 # Per event type: table and the payload columns as the union below names them.
 SOURCES = {
@@ -31,9 +31,11 @@ def source(event_type: str, where: str, span: timerange.Span,
            first: compact.First | None = None) -> str:
     """The events of one type matching `where` (on task_key / series_key) within `span`, as a FROM
     item with the table's columns; scalars in both their forms (db/queries/compact.py; `first` is its
-    hint for reads of the first N events in an order)."""
+    hint for reads of the first N events in an order); log lines in theirs (db/queries/log_blocks.py)."""
     if event_type == "training_stats_scalar":
         return compact.rows(where, span, first=first)
+    if event_type == "log":
+        return log_blocks.rows(where, span, first=first)
     return f"(SELECT * FROM {SOURCES[event_type][0]} WHERE {where} AND {span.sql('ts')})"
 
 

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from events_service.db.queries import scalars as scalar_queries
-from events_service.db.queries import compact, timerange
+from events_service.db.queries import compact, log_blocks, timerange
 from events_service.normalize import MONITOR_METRICS, Event
 from events_service import jsonutil
 
@@ -133,12 +133,7 @@ def _msg_digest(msg: Any) -> str | None:
 
 def _stored_log_twins(session: Session, task_key: int, candidates: list[Event]) -> set[tuple]:
     """(series, ts, worker, level, md5(msg)) of stored logs that candidate events might repeat."""
-    times = sorted({e.ts for e in candidates})
-    rows = session.execute(text(  # the times' range as constants: only their chunks are planned
-        "SELECT series_key, ts, worker, level, md5(msg) AS digest FROM log_events "
-        f"WHERE task_key = :tk AND ts = ANY(:ts) AND {timerange.Span(times[0], times[-1]).sql()}"),
-        {"tk": task_key, "ts": times})
-    return {(r.series_key, r.ts, r.worker, r.level, r.digest) for r in rows}
+    return log_blocks.stored_twins(session, task_key, sorted({e.ts for e in candidates}))
 
 
 def store(session: Session, company_key: int, events: list[Event], received_ms: int) -> StoreResult:

@@ -2,7 +2,8 @@
 PostgreSQL (text), JSON line heads (json), or plain rows (text formats with specs/conversions).
 
 Pages of get_task_log are read by events.page_by_time (keyset over (ts, id) on the
-(task_key, ts, id) index), so they are not repeated here.
+(task_key, ts, id) index), so they are not repeated here. The lines come from both their forms,
+rows and compact blocks, through log_blocks.oldest_first.
 
 Why the backend formats: filling a line in Python cost about three times what fetching its row
 costs (the download ran at a third of `COPY ... TO STDOUT`, bench/logs.py). The backend builds
@@ -16,11 +17,12 @@ the line, and the two times repeat, so the worker appends them (services/logs._j
 from __future__ import annotations
 
 from itertools import islice
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from psycopg import sql
 from sqlalchemy import Engine
 
+from events_service.db.queries import log_blocks
 from events_service.db.queries.timerange import Span
 
 # Event time as YYYY-MM-DD HH:MM:SS,mmm UTC (Python logging's asctime). `timestamp 'epoch' +
@@ -37,13 +39,18 @@ TEXT_FIELDS = {
 }
 
 # The rows of the text cursor path (formats PostgreSQL cannot write), in the order they are used.
-TEXT_COLUMNS = "ts, level, worker, msg"
-STREAM_SQL = "SELECT {columns} FROM log_events l WHERE task_key = {tk} AND {bound} ORDER BY ts, id"
+TEXT_COLUMNS = "l.ts, l.level, l.worker, l.msg"
 
 
-def _bound(span: Span | None) -> sql.Composable:
-    """The task's log time range as constants on l.ts (timerange.py); no bound when not given."""
-    return sql.SQL(span.sql("l.ts") if span is not None else "true")
+def _lines(columns: sql.Composable, task_key: int, span: Span | None) -> Callable[[Any], sql.Composable]:
+    """The statement of the task's log lines oldest first, `columns` of them (alias l), made with the
+    download's cursor (log_blocks.oldest_first: the lines' forms decide the order's plan); bounded
+    by the task's log time range (timerange.py), or not when it is not given."""
+    def statement(cursor: Any) -> sql.Composable:
+        source, order = log_blocks.oldest_first(cursor, task_key, span or Span(None, None))
+        return sql.SQL("SELECT {columns} FROM {source} l ORDER BY {order}").format(
+            columns=columns, source=sql.SQL(source), order=sql.SQL(order))
+    return statement
 
 
 def text_line(parts: Sequence[tuple[str, str]]) -> sql.Composable:
@@ -91,14 +98,13 @@ def json_rows(engine: Engine, task_key: int, head: sql.Composable, batch: int = 
               ) -> Iterator[list[tuple[bytes, int, int, str | None]]]:
     """The task's log oldest first as (head bytes, ts, received, extra fields as JSON text or None)
     rows, `batch` at a time (see _fetch)."""
-    statement = sql.SQL(
-        "SELECT convert_to({head}, 'UTF8'), l.ts, l.received, nullif(l.extra, '{{}}')::text "
-        "FROM log_events l WHERE l.task_key = {tk} AND {bound} ORDER BY l.ts, l.id"
-    ).format(head=head, tk=sql.Literal(int(task_key)), bound=_bound(span))
-    yield from _fetch(engine, statement, batch)
+    columns = sql.SQL("convert_to({head}, 'UTF8'), l.ts, l.received, nullif(l.extra, '{{}}')::text").format(
+        head=head)
+    yield from _fetch(engine, _lines(columns, task_key, span), batch)
 
 
-def _fetch(engine: Engine, statement: sql.Composable, batch: int) -> Iterator[list[tuple[Any, ...]]]:
+def _fetch(engine: Engine, statement_of: Callable[[Any], sql.Composable], batch: int
+           ) -> Iterator[list[tuple[Any, ...]]]:
     """Rows of `statement` in lists of `batch`, streamed: PostgreSQL sends rows continuously and
     libpq hands them over `batch` at a time (chunked rows mode), so the backend formats lines
     while the worker relays the previous ones. A named cursor's FETCH is a round trip per batch:
@@ -107,17 +113,19 @@ def _fetch(engine: Engine, statement: sql.Composable, batch: int) -> Iterator[li
     Memory stays at one batch (plus the socket's buffers) whatever the log's size. Takes the
     engine, not a session: it runs after the request's transaction has ended (while the response
     streams), on a connection of its own that is given back when the generator finishes or is
-    closed (client gone: psycopg cancels the query).
+    closed (client gone: psycopg cancels the query). The statement is made by `statement_of` with
+    the cursor, in the REPEATABLE READ transaction it then runs in (one snapshot for both).
     """
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
         try:
             with raw.cursor(binary=True) as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 # Rows in index order: with costly lines the planner would rather sort the whole
                 # log (a parallel seq scan), which is slower and sends nothing until it is done.
                 cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
                 cursor.execute("SET LOCAL enable_sort = off")
-                rows = cursor.stream(statement, size=batch)
+                rows = cursor.stream(statement_of(cursor), size=batch)
                 try:
                     while chunk := list(islice(rows, batch)):
                         yield chunk
@@ -136,10 +144,8 @@ def formatted_lines(engine: Engine, task_key: int, line: sql.Composable, batch: 
     that are only joined, with no decoding or encoding per line. The statement is fully composed
     (escaped literals), so it is sent without parameters.
     """
-    statement = sql.SQL("SELECT convert_to({line}, 'UTF8') FROM log_events l WHERE l.task_key = {tk} "
-                        "AND {bound} ORDER BY l.ts, l.id").format(line=line, tk=sql.Literal(int(task_key)),
-                                                                  bound=_bound(span))
-    for rows in _fetch(engine, statement, batch):
+    columns = sql.SQL("convert_to({line}, 'UTF8')").format(line=line)
+    for rows in _fetch(engine, _lines(columns, task_key, span), batch):
         yield b"".join([row[0] for row in rows])
 
 
@@ -147,6 +153,4 @@ def stream(engine: Engine, task_key: int, batch: int = 5000, span: Span | None =
            ) -> Iterator[list[tuple[Any, ...]]]:
     """The task's log lines oldest first as TEXT_COLUMNS rows, `batch` at a time (for text
     formats PostgreSQL cannot write)."""
-    statement = sql.SQL(STREAM_SQL).format(columns=sql.SQL(TEXT_COLUMNS), tk=sql.Literal(int(task_key)),
-                                           bound=_bound(span))
-    yield from _fetch(engine, statement, batch)
+    yield from _fetch(engine, _lines(sql.SQL(TEXT_COLUMNS), task_key, span), batch)

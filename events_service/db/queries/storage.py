@@ -22,7 +22,7 @@ from typing import Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from events_service.db.queries import compact, timerange
+from events_service.db.queries import compact, log_blocks, timerange
 from events_service.db.queries.delete import delete_events
 from events_service.db.queries.events import SOURCES
 from events_service.db.queries.filters import Where
@@ -39,6 +39,7 @@ def _table_bytes(session: Session) -> dict[str, int]:
         {"tables": [*TYPE_TABLES.values(), "scalar_buckets"]})
     sizes = {r[0]: int(r[1] or 0) for r in rows}
     sizes[TYPE_TABLES["training_stats_scalar"]] += compact.block_bytes(session)  # both forms of scalars
+    sizes[TYPE_TABLES["log"]] += log_blocks.block_bytes(session)  # both forms of log lines
     return sizes
 
 
@@ -153,6 +154,7 @@ def plan(session: Session, tasks: list[Selected], *, lock: bool) -> Plan:
                 result.whole_chunks.append((table, chunk, size))
             elif counts[0]:
                 result.row_bytes += size * counts[0] // counts[1]
+    result.row_bytes += log_blocks.bytes_of(session, keys)  # compact log lines, deleted as rows are
     return result
 
 

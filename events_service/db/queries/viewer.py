@@ -30,7 +30,7 @@ from typing import Any, Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from events_service.db.queries import compact, timerange
+from events_service.db.queries import compact, log_blocks, timerange
 from events_service.db.queries.scalars import Curve, Series, _fetch_binary, _floor_div, _iter_stats, _start
 from events_service.sampling import INT64_MAX, INT64_MIN, SINGLE_VALUE_ITER, WIDTHS
 
@@ -320,11 +320,13 @@ def search_log(session: Session, task_key: int, needle: str, before: tuple[int, 
                limit: int) -> list[Any]:
     """The task's newest `limit` log lines containing `needle` (case-insensitive), older than the
     keyset position (ts, id) when given; newest first."""
-    where = "task_key = :tk AND msg ILIKE :pattern"
+    where = "msg ILIKE :pattern"
     params: dict[str, Any] = {"tk": task_key, "pattern": _like_pattern(needle), "limit": limit}
+    span = timerange.of_task(session, task_key, "log")
     if before is not None:
         where += " AND (ts, id) < (:ts, :id)"
         params["ts"], params["id"] = before
+        span = span.narrowed(hi=before[0])
     return list(session.execute(text(
-        f"SELECT ts, id, level, msg FROM log_events WHERE {where} ORDER BY ts DESC, id DESC LIMIT :limit"),
-        params))
+        f"SELECT ts, id, level, msg FROM {log_blocks.rows('task_key = :tk', span)} l WHERE {where} "
+        "ORDER BY ts DESC, id DESC LIMIT :limit"), params))

@@ -276,7 +276,7 @@ def test_killed_compaction_loses_and_doubles_nothing(api, app, keys, db, databas
     before = answers(api, app, task_id)
     series = [r[0] for r in db.execute("SELECT s.key FROM series s JOIN tasks t ON t.key = s.task_key "
                                        "WHERE t.id = %s ORDER BY s.key", (task_id,))]
-    kill_compact_while_waiting(db, database_url, series[2], "--task", task_id, "--whole")  # in the third series' move
+    kill_compact_while_waiting(db, database_url, series[2], "--task", task_id, "--whole")  # 3rd series' move
     blocks, rows, _ = forms(db, task_id)
     assert (blocks, rows) == (2400, 2400)  # two series moved, whole; the third rolled back
     assert answers(api, app, task_id) == before

@@ -1,7 +1,8 @@
 """`events-service compact`: do now what the periodic pass does (events_service/compaction.py), with a
 progress bar and the bytes before and after: move the scalar points of ended tasks into the compact
 form, and the old blocks of running tasks (aging: iterations at least --age behind their series'
-newest).
+newest); then the log lines of ended tasks (log_compaction.py; with --task, those tasks' lines
+whatever their status).
 
     events-service compact [--task ID ...] [--age N] [--whole]
 
@@ -27,10 +28,11 @@ from events_service.storage_cli import _size
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     command = commands.add_parser(
-        "compact", help="compact the scalars of ended tasks, and the old blocks of running tasks, now",
+        "compact", help="compact the scalars and logs of ended tasks and the old blocks of running tasks now",
         description="Move ended tasks' scalar points, and running tasks' blocks of 1,000 iterations at "
         "least --age iterations behind their series' newest, into the compact form (as the periodic pass "
-        "does). --task: an ended task wholly, a running task's old blocks.")
+        "does), then ended tasks' log lines. --task: an ended task's scalars wholly, a running task's old "
+        "blocks, and the task's log lines whatever its status.")
     command.add_argument("--task", action="append", metavar="ID",
                          help="only this task: wholly when ended, its old blocks when running; repeatable")
     command.add_argument("--age", type=_iterations, metavar="N", default=None,

@@ -429,15 +429,25 @@ def pending(session: Session, *, task_keys: Sequence[int] | None = None, ended_o
             limit: int | None = None) -> list[int]:
     """Scalar series written since they were last compacted (from `series` alone), of ended tasks
     (or of `task_keys`), by key."""
-    where = ["s.event_type = 'training_stats_scalar'", "s.event_count > 0",
+    return written_since_compacted(session, "training_stats_scalar", "s.key", task_keys=task_keys,
+                                   ended_only=ended_only, limit=limit)
+
+
+def written_since_compacted(session: Session, event_type: str, column: str, *,
+                            task_keys: Sequence[int] | None, ended_only: bool,
+                            limit: int | None) -> list[int]:
+    """`column` (s.key or s.task_key), distinct and in order, of the series of `event_type` written since
+    they were last compacted (series.compacted_received, which compaction sets to last_received), of
+    ended tasks (or of `task_keys`): what is left to compact, from `series` alone."""
+    where = [f"s.event_type = '{event_type}'", "s.event_count > 0",
              "s.last_received IS DISTINCT FROM s.compacted_received"]
     if ended_only:
         where.append("t.status = ANY(:ended)")
     if task_keys is not None:
         where.append("s.task_key = ANY(:tks)")
     return list(session.execute(text(
-        f"SELECT s.key FROM series s JOIN tasks t ON t.key = s.task_key WHERE {' AND '.join(where)} "
-        "ORDER BY s.key" + (" LIMIT :limit" if limit else "")),
+        f"SELECT DISTINCT {column} FROM series s JOIN tasks t ON t.key = s.task_key "
+        f"WHERE {' AND '.join(where)} ORDER BY {column}" + (" LIMIT :limit" if limit else "")),
         {"ended": list(ENDED), "tks": list(task_keys or []), "limit": limit}).scalars())
 
 

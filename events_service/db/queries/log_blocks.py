@@ -22,7 +22,7 @@ from typing import Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from events_service.db.queries import timerange
+from events_service.db.queries import compact, timerange
 from events_service.db.queries.compact import ENDED, First, _block_span  # blocks' min_ts/max_ts as here
 
 BLOCK = 1000
@@ -206,17 +206,8 @@ def pending(session: Session, *, task_keys: Sequence[int] | None = None, ended_o
             limit: int | None = None) -> list[int]:
     """Tasks with log lines written since they were last compacted (from `series` alone), ended ones
     (or `task_keys`), by key."""
-    where = ["s.event_type = 'log'", "s.event_count > 0",
-             "s.last_received IS DISTINCT FROM s.compacted_received"]
-    if ended_only:
-        where.append("t.status = ANY(:ended)")
-    if task_keys is not None:
-        where.append("s.task_key = ANY(:tks)")
-    return list(session.execute(text(
-        "SELECT DISTINCT s.task_key FROM series s JOIN tasks t ON t.key = s.task_key "
-        f"WHERE {' AND '.join(where)} "
-        "ORDER BY s.task_key" + (" LIMIT :limit" if limit else "")),
-        {"ended": list(ENDED), "tks": list(task_keys or []), "limit": limit}).scalars())
+    return compact.written_since_compacted(session, "log", "s.task_key", task_keys=task_keys,
+                                           ended_only=ended_only, limit=limit)
 
 
 def aging(session: Session, keep_ms: int, limit: int | None = None) -> list[int]:

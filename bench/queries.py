@@ -21,7 +21,7 @@ Figures (median of --repeat runs, client time = request sent to response body re
     .venv/bin/python bench/queries.py                     # 10 x 100,000 points
     .venv/bin/python bench/queries.py --points 2000       # small scale
     .venv/bin/python bench/queries.py --compact           # every read on the task compacted
-  With --compact the task is compacted after ingestion (`events-service compact --task`, migration
+  With --compact the task is compacted after ingestion (`events-service compact --task --whole`, migration
   0008's blocks) and the SQL baselines (the scan, the series fetch) read the blocks as the service
   does, through db/queries/compact.rows().
   Database: --database-url, else $EVENTS_BENCH_DATABASE_URL, else events_bench on the local
@@ -125,8 +125,9 @@ def main() -> None:
 
     if args.compact:
         out = subprocess.run([str(Path(sys.executable).with_name("events-service")), "--database-url", url,
-                              "compact", "--task", task], check=True, capture_output=True, text=True)
-        print(out.stdout.strip().splitlines()[-1])
+                              "compact", "--task", task, "--whole"],
+                             check=True, capture_output=True, text=True)
+        print(next(line for line in out.stdout.splitlines() if " points of " in line))
     with psycopg.connect(dsn(url), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
         conn.execute("CHECKPOINT")  # the writes of the ingestion flushed now, not while measuring

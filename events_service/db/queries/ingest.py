@@ -213,12 +213,13 @@ def _dedupe_metric_events(session: Session, table: str, event_type: str,
 
 
 def _span(items: list[tuple[TaskRef, SeriesRef, Event]], extra_ts: list[int] | None = None) -> timerange.Span:
-    """The stored time range of the items' series (as locked by this batch), widened by `extra_ts`."""
+    """The stored time range of the items' series (as locked by this batch), widened by `extra_ts`, to
+    whole chunks (the same text for a week of batches: planned once, timerange.Span.chunk_aligned)."""
     refs = {ser.key: ser for _, ser, _ in items}
     ranges = [(ser.min_ts, ser.max_ts, False) for ser in refs.values()]
     if extra_ts:
         ranges.append((min(extra_ts), max(extra_ts), True))
-    return timerange.merge(ranges)
+    return timerange.merge(ranges).chunk_aligned()
 
 
 def _dedupe_logs(session: Session, items: list[tuple[TaskRef, SeriesRef, Event]]

@@ -28,6 +28,8 @@ from typing import Iterable, Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from events_service.db.models import CHUNK_INTERVAL_MS
+
 # Bounds as the statement text needs them when a side is open: int64's extremes.
 _LOWEST, _HIGHEST = -(2 ** 63), 2 ** 63 - 1
 
@@ -58,6 +60,18 @@ class Span:
         lo = self.lo if lo is None else lo
         hi = self.hi if hi is None else hi
         return EMPTY if lo is not None and hi is not None and lo > hi else Span(lo, hi)
+
+    def chunk_aligned(self) -> "Span":
+        """This span widened to whole chunks (CHUNK_INTERVAL_MS; chunk ranges are multiples of it):
+        it excludes the same chunks, and its text stays the same for every batch of a week, so a
+        statement that is run per ingested batch is planned once and then reused as prepared (a
+        bound moving with every batch made each batch's statement new text, planned again)."""
+        if self.empty:
+            return self
+        lo = None if self.lo is None else max(_LOWEST, self.lo // CHUNK_INTERVAL_MS * CHUNK_INTERVAL_MS)
+        hi = None if self.hi is None \
+            else min(_HIGHEST, (self.hi // CHUNK_INTERVAL_MS + 1) * CHUNK_INTERVAL_MS - 1)
+        return Span(lo, hi)
 
 
 EMPTY = Span(None, None, empty=True)

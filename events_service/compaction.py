@@ -14,8 +14,9 @@ Two ways it runs:
 - `events-service compact` (compaction_cli.py): every ended task's pending series and every running
   task's old blocks, or given tasks' (each as its status says).
 - `PassRunner`, a daemon thread in every API process (COMPACT_INTERVAL_SEC, 0 = off): every
-  interval, a pass over the ended tasks' pending series, then the running tasks' old blocks. Several
-  gunicorn workers and hosts run it;
+  interval, a pass over the ended tasks' pending series, then the running tasks' old blocks; and at
+  once when a request of that process ended a task (`wake_after_request`, called by the tasks
+  service once the status change has committed). Several gunicorn workers and hosts run it;
   each series' transaction first takes the pass' transaction advisory lock without waiting
   (compact.try_lock_pass) and the pass stops when another runner holds it, so one runner works at a
   time. Transaction-scoped locks only: safe behind PgBouncer's transaction pooling. A series being
@@ -29,7 +30,7 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
-from flask import Flask
+from flask import Flask, Response, after_this_request, current_app
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -106,15 +107,22 @@ def run_pass(engine: Engine, limit: int = 1000, age: int = compact.AGE) -> Summa
 
 
 class PassRunner(threading.Thread):
-    """Runs `run_pass` every `interval` seconds until stopped; errors are logged, never raised."""
+    """Runs `run_pass` every `interval` seconds, and when woken, until stopped; errors are logged,
+    never raised."""
 
     def __init__(self, engine: Engine, interval: float, age: int = compact.AGE) -> None:
         super().__init__(name="compaction", daemon=True)
         self.engine, self.interval, self.age = engine, interval, age
+        self.pid = os.getpid()  # the process it was started in (a thread does not survive a fork)
         self.stopped = threading.Event()
+        self.woken = threading.Event()
 
     def run(self) -> None:
-        while not self.stopped.wait(self.interval):
+        while True:
+            self.woken.wait(self.interval)
+            self.woken.clear()
+            if self.stopped.is_set():
+                return
             try:
                 summary = run_pass(self.engine, age=self.age)
             except Exception:  # noqa: BLE001 - a failed pass is retried at the next interval
@@ -125,8 +133,27 @@ class PassRunner(threading.Thread):
             if summary.series:
                 log.info("compacted %d points of %d series", summary.points, summary.series)
 
+    def wake(self) -> None:
+        """Run a pass now (a task has just ended), not at the end of the interval."""
+        self.woken.set()
+
     def stop(self) -> None:
         self.stopped.set()
+        self.woken.set()
+
+
+def wake_after_request() -> None:
+    """Once the current request has committed (Flask runs after_this_request callbacks after the
+    view, whose transaction is committed by then), wake this process' runner: a task that ended is
+    compacted now, not up to COMPACT_INTERVAL_SEC later. Nothing when the runner is off."""
+    runner = current_app.extensions.get("compaction_runner")
+    if runner is None or runner.pid != os.getpid():
+        return
+
+    @after_this_request
+    def _wake(response: Response) -> Response:
+        runner.wake()
+        return response
 
 
 def init_app(app: Flask) -> None:
@@ -141,4 +168,6 @@ def init_app(app: Flask) -> None:
     def _start_runner() -> None:
         if started["pid"] != os.getpid():
             started["pid"] = os.getpid()
-            PassRunner(db_session.engine(), float(interval), app.config["COMPACT_AGE_ITERATIONS"]).start()
+            runner = PassRunner(db_session.engine(), float(interval), app.config["COMPACT_AGE_ITERATIONS"])
+            app.extensions["compaction_runner"] = runner
+            runner.start()

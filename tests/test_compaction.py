@@ -15,7 +15,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from events_service import cli, compaction
+from events_service import cli, compaction, create_app
 from events_service.db.queries import compact, timerange
 from tests.helpers import ApiHelper, kill_compact_while_waiting, scalar
 
@@ -571,3 +571,25 @@ def test_ingestion_while_aging_loses_and_doubles_nothing(app, api, db, engine, t
     assert dict(got) == want              # nothing lost, every re-send won
     blocks, rows, _ = forms(db, task_id)
     assert blocks + rows == len(want) and blocks >= 2000  # buckets 0 and 1 at least are blocks (newest 3099)
+
+
+def test_ending_a_task_compacts_it_at_once_not_at_the_next_interval(app, db):
+    """The runner of the process that served tasks.completed is woken once the status change has
+    committed: with an interval of an hour, the task's points are blocks within seconds."""
+    woken = create_app({**app.config, "COMPACT_INTERVAL_SEC": 3600})
+    woken.test_client_class = type(app.test_client())
+    api = ApiHelper(woken, woken.test_client(authorization=app.config["TEST_AUTHORIZATION"]))
+    task = api.call("tasks.create", name="ends", type="training")["id"]
+    api.add_batch([scalar(task, i, value=float(i), timestamp=T0 + i) for i in range(1200)])
+    api.call("tasks.started", task=task)
+    time.sleep(1)  # the runner's first wait began: only a wake can run a pass within the hour
+    assert forms(db, task) == (0, 1200, 0)
+    api.call("tasks.completed", task=task, force=True)
+    deadline = time.monotonic() + 30
+    while forms(db, task) != (1200, 0, 0) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert forms(db, task) == (1200, 0, 0)
+    runner = woken.extensions["compaction_runner"]
+    runner.stop()
+    runner.join(timeout=10)
+    woken.extensions["db_engine"].dispose()

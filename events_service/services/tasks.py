@@ -11,9 +11,10 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from events_service import errors
+from events_service import compaction, errors
 from events_service.api.call import Call
 from events_service.api.registry import endpoint
+from events_service.db.queries import compact
 from events_service.db.queries import delete as delete_queries
 from events_service.db.queries import projects
 from events_service.db.queries import tasks as task_queries
@@ -153,6 +154,8 @@ def _change_status(call: Call, req: dict[str, Any], new_status: str) -> dict[str
     if new_status in STAMPS:
         values[STAMPS[new_status]] = now
     task_queries.update_task(call.db, row.key, values)
+    if new_status in compact.ENDED:
+        compaction.wake_after_request()  # its events into the compact form now, not at the next interval
     return {"updated": 1, "fields": {k: iso(v) if isinstance(v, datetime) else v for k, v in values.items()}}
 
 

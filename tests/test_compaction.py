@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from events_service import cli, compaction, create_app
-from events_service.db.queries import compact, timerange
+from events_service.db.queries import compact, storage, timerange
 from tests.helpers import ApiHelper, kill_compact_while_waiting, scalar
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -593,3 +593,21 @@ def test_ending_a_task_compacts_it_at_once_not_at_the_next_interval(app, db):
     runner.stop()
     runner.join(timeout=10)
     woken.extensions["db_engine"].dispose()
+
+
+def test_a_retention_dry_run_counts_the_compact_blocks_of_a_task(api, db, engine, database_url, task_id):
+    """A compacted task has no scalar rows left: what retention would free is its share of the blocks."""
+    api.add_batch([scalar(task_id, i, value=float(i), timestamp=T0 + i) for i in range(3000)])
+    run_cli(database_url, "--task", task_id, "--whole")
+    assert forms(db, task_id) == (3000, 0, 0)
+    key = task_key(db, task_id)
+    with Session(bind=engine) as session:
+        tasks = [t for t in storage.select_tasks(session, older_than_days=None, company_key=None,
+                                                 project_key=None, lock=False) if t.key == key]
+        planned = storage.plan(session, tasks, lock=False)
+        total, mine, points = session.execute(text(
+            "SELECT pg_total_relation_size('scalar_blocks'), sum(n) FILTER (WHERE task_key = :k), sum(n) "
+            "FROM scalar_blocks"), {"k": key}).one()
+    # (the share as a ratio: an integer division made it 0 beside other tasks' blocks)
+    assert planned.whole_chunks == [] and planned.row_bytes > 0
+    assert abs(planned.row_bytes - total * mine / points) <= 1

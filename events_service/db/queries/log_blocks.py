@@ -247,13 +247,6 @@ def block_lines(session: Session, task_key: int) -> int:
                            {"tk": task_key}).scalar_one()
 
 
-def bytes_of(session: Session, task_keys: Sequence[int]) -> int:
-    """Estimated bytes of these tasks' blocks: the table's size shared out by lines."""
-    return session.execute(text(
-        "SELECT (pg_total_relation_size('log_blocks') * coalesce(sum(n) FILTER (WHERE task_key = ANY(:tks)) "
-        "/ nullif(sum(n), 0), 0))::bigint FROM log_blocks"), {"tks": list(task_keys)}).scalar_one()
-
-
 def block_bytes(session: Session) -> int:
     """Bytes of every log block (heap, TOAST, index)."""
     return session.execute(text("SELECT pg_total_relation_size('log_blocks')")).scalar_one()

@@ -154,8 +154,17 @@ def plan(session: Session, tasks: list[Selected], *, lock: bool) -> Plan:
                 result.whole_chunks.append((table, chunk, size))
             elif counts[0]:
                 result.row_bytes += size * counts[0] // counts[1]
-    result.row_bytes += log_blocks.bytes_of(session, keys)  # compact log lines, deleted as rows are
+    for blocks in ("scalar_blocks", "log_blocks"):  # the compact forms, deleted as rows are
+        result.row_bytes += _blocks_share(session, blocks, keys)
     return result
+
+
+def _blocks_share(session: Session, blocks: str, task_keys: Sequence[int]) -> int:
+    """Estimated bytes of these tasks' compact blocks (scalar_blocks, log_blocks: both count their
+    events in `n`): the table's size shared out by events."""
+    return session.execute(text(
+        f"SELECT (pg_total_relation_size('{blocks}') * coalesce(sum(n) FILTER (WHERE task_key = ANY(:tks)) "
+        f"::float8 / nullif(sum(n), 0), 0))::bigint FROM {blocks}"), {"tks": list(task_keys)}).scalar_one()
 
 
 def apply(session: Session, retention: Plan) -> int:

@@ -42,7 +42,8 @@ def has_min_ts(url) -> bool:
 
 
 def app_api(url):
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": SECRET})
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": SECRET,
+                      "COMPACT_INTERVAL_SEC": 0})  # these tests compact explicitly
     app.test_client_class = AuthenticatedClient
     key, secret = make_credentials(url, "migrations")
     return app, ApiHelper(app, app.test_client(authorization=basic_auth(key, secret)))

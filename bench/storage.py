@@ -169,7 +169,7 @@ def main() -> None:
                 aged = 0
                 for k in range(0, len(lines), 1000):  # ingest()'s batches (100 iterations of 10 series)
                     ingest(lines[k:k + 1000])
-                    moved = compaction.run_pass(engine, age=age).points
+                    moved = compaction.run_pass(engine, age=age).events
                     if moved:
                         size("0")  # VACUUM, as autovacuum would after the pass' deletes
                     aged += moved

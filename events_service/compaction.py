@@ -1,6 +1,7 @@
-"""Running compaction (the SQL is in db/queries/compact.py): a series at a time, each move its own
-transaction, so a compaction killed midway leaves every series either all rows or all blocks, and a
-re-run picks up the rest (series.compacted_received says which are left).
+"""Running compaction of scalars and log lines (the SQL is in db/queries/compact.py and log_blocks.py):
+a series (scalars) or a task's log at a time, each move its own transaction, so a compaction killed
+midway leaves each either as it was or moved, and a re-run picks up the rest
+(series.compacted_received says which are left).
 
 Two kinds of move:
 - an ended task's series: all its points (compact.compact_series, compact.pending finds them);
@@ -9,6 +10,8 @@ Two kinds of move:
   series' newest; the newest stay rows, where ingestion appends. At most compact.STEP blocks per
   transaction, so an ingestion batch that arrives meanwhile waits for one short move at most.
   Design and measurements: migrations/versions/0011_aging.py.
+- a task's log lines (log_blocks.compact_task): an ended task's whole log; a running task's lines
+  more than LOG_KEEP_MS older than its newest (migration 0012).
 
 Two ways it runs:
 - `events-service compact` (compaction_cli.py): every ended task's pending series and every running
@@ -34,9 +37,8 @@ from flask import Flask, Response, after_this_request, current_app
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from events_service import log_compaction
 from events_service.db import session as db_session
-from events_service.db.queries import compact
+from events_service.db.queries import compact, log_blocks
 from events_service.ops import metrics
 
 log = logging.getLogger(__name__)
@@ -44,9 +46,12 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Summary:
-    series: int = 0
-    points: int = 0
-    skipped: int = 0  # series busy (being written): left for a later pass
+    done: int = 0     # series (scalars) or tasks (log lines) moved
+    events: int = 0   # points or lines moved
+    skipped: int = 0  # busy (being written): left for a later pass
+
+    def __add__(self, other: "Summary") -> "Summary":
+        return Summary(self.done + other.done, self.events + other.events, self.skipped + other.skipped)
 
 
 Move = Callable[[Session, int], "tuple[int, bool] | None"]
@@ -54,8 +59,9 @@ Move = Callable[[Session, int], "tuple[int, bool] | None"]
 
 def _run(engine: Engine, keys: Iterable[int], move: Move, *, elected: bool,
          progress: Callable[[int], None] | None) -> Summary:
-    """`move` each series (points moved, done; None when skipped), one transaction per call, until
-    done. `elected`: take the pass lock in every transaction and stop as soon as another runner holds it."""
+    """`move` each key, a series or a task (events moved, done; None when skipped), one transaction
+    per call, until done. `elected`: take the pass lock in every transaction and stop as soon as
+    another runner holds it."""
     summary = Summary()
     for key in keys:
         while True:
@@ -66,9 +72,9 @@ def _run(engine: Engine, keys: Iterable[int], move: Move, *, elected: bool,
             if result is None:
                 summary.skipped += 1
                 break
-            summary.points += result[0]
+            summary.events += result[0]
             if result[1]:
-                summary.series += 1
+                summary.done += 1
                 break
         if progress:
             progress(1)
@@ -93,17 +99,38 @@ def age_series(engine: Engine, keys: Iterable[int], age: int = compact.AGE, *, w
                 elected=elected, progress=progress)
 
 
-def run_pass(engine: Engine, limit: int = 1000, age: int = compact.AGE) -> Summary:
+# A running task's log lines older than this before its newest line are compacted by the pass: they
+# no longer change (a log line is never replaced), and the newest stay rows, cheap to append to.
+LOG_KEEP_MS = 3600 * 1000
+
+
+def compact_logs(engine: Engine, keys: Iterable[int], *, wait: bool = True, elected: bool = False,
+                 progress: Callable[[int], None] | None = None, keep_ms: int | None = None) -> Summary:
+    """Compact these tasks' log lines, one transaction each; `keep_ms`: running tasks, whose lines of
+    the last `keep_ms` before their newest stay rows (log_blocks.compact_task)."""
+    def move(session: Session, key: int) -> tuple[int, bool] | None:
+        moved = log_blocks.compact_task(session, key, wait=wait, keep_ms=keep_ms)
+        return None if moved is None else (moved, True)
+    return _run(engine, keys, move, elected=elected, progress=progress)
+
+
+def run_pass(engine: Engine, limit: int = 1000, age: int = compact.AGE, log_limit: int = 100) -> Summary:
     """One periodic pass: the ended tasks' pending series, then the running tasks' series with old
-    blocks, at most `limit` series of each."""
+    blocks, at most `limit` series of each; then the same for log lines, at most `log_limit` tasks
+    each. The summary is of the scalars (the metrics count points)."""
     with Session(bind=engine) as session:
         keys = compact.pending(session, limit=limit)
     ended = compact_series(engine, keys, wait=False, elected=True)
     with Session(bind=engine) as session:
         keys = compact.aging(session, age, limit=limit)
     aged = age_series(engine, keys, age, wait=False, elected=True)
-    log_compaction.run_pass(engine)  # and the ended tasks' log lines (log_compaction.py)
-    return Summary(ended.series + aged.series, ended.points + aged.points, ended.skipped + aged.skipped)
+    with Session(bind=engine) as session:
+        keys = log_blocks.pending(session, limit=log_limit)
+    compact_logs(engine, keys, wait=False, elected=True)
+    with Session(bind=engine) as session:
+        keys = log_blocks.aging(session, LOG_KEEP_MS, limit=log_limit)
+    compact_logs(engine, keys, wait=False, elected=True, keep_ms=LOG_KEEP_MS)
+    return ended + aged
 
 
 class PassRunner(threading.Thread):
@@ -129,9 +156,9 @@ class PassRunner(threading.Thread):
                 log.exception("compaction pass failed")
                 metrics.count_compaction_pass("failed")
                 continue
-            metrics.count_compaction_pass("ok", summary.points)
-            if summary.series:
-                log.info("compacted %d points of %d series", summary.points, summary.series)
+            metrics.count_compaction_pass("ok", summary.events)
+            if summary.done:
+                log.info("compacted %d points of %d series", summary.events, summary.done)
 
     def wake(self) -> None:
         """Run a pass now (a task has just ended), not at the end of the interval."""

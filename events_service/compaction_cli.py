@@ -1,8 +1,7 @@
 """`events-service compact`: do now what the periodic pass does (events_service/compaction.py), with a
 progress bar and the bytes before and after: move the scalar points of ended tasks into the compact
 form, and the old blocks of running tasks (aging: iterations at least --age behind their series'
-newest); then the log lines of ended tasks (log_compaction.py; with --task, those tasks' lines
-whatever their status).
+newest); then the log lines of ended tasks (with --task, those tasks' lines whatever their status).
 
     events-service compact [--task ID ...] [--age N] [--whole]
 
@@ -17,12 +16,12 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
-from events_service import compaction, config, log_compaction
-from events_service.db.queries import compact
+from events_service import compaction, config
+from events_service.db.queries import compact, log_blocks
 from events_service.storage_cli import _size
 
 
@@ -68,15 +67,29 @@ def run(args: argparse.Namespace, session: Session, out: TextIO) -> int | None:
               disable=not keys and not aging) as bar:
         summary = compaction.compact_series(engine, keys, progress=bar.update)
         aged = compaction.age_series(engine, aging, age, progress=bar.update)
-    summary.series += aged.series
-    summary.points += aged.points
+    summary += aged
     with Session(bind=engine) as lookup:
         after = _bytes(lookup)
-    out.write(f"compacted {summary.points:,} points of {summary.series:,} series; scalar storage "
+    out.write(f"compacted {summary.events:,} points of {summary.done:,} series; scalar storage "
               f"{_size(before)} -> {_size(after)} (rows, blocks and indexes; the rows' space is reused "
               "after VACUUM)\n")
-    log_compaction.run_cli(engine, task_keys, out)  # and the log lines (log_compaction.py)
+    _compact_logs(engine, task_keys, out)
     return 0
+
+
+def _compact_logs(engine: Engine, task_keys: list[int] | None, out: TextIO) -> None:
+    """The log lines: every ended task's pending log (or these tasks', whatever their status), with a
+    progress bar and the bytes before and after."""
+    with Session(bind=engine) as lookup:
+        keys = log_blocks.pending(lookup, task_keys=task_keys, ended_only=task_keys is None)
+        before = log_blocks.total_bytes(lookup)
+    with tqdm(total=len(keys), unit="task", desc="compact logs", file=out, disable=not keys) as bar:
+        summary = compaction.compact_logs(engine, keys, progress=bar.update)
+    with Session(bind=engine) as lookup:
+        after = log_blocks.total_bytes(lookup)
+    out.write(f"compacted {summary.events:,} log lines of {summary.done:,} tasks; log storage "
+              f"{_size(before)} -> {_size(after)} (rows, blocks and indexes; the rows' space is reused "
+              "after VACUUM)\n")
 
 
 def _iterations(raw: str) -> int:

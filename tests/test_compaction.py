@@ -247,10 +247,10 @@ def test_ended_tasks_are_compacted_by_the_pass_and_one_runner_works_at_a_time(ap
     api.call("tasks.completed", task=created, force=True)
     with Session(bind=engine) as other, other.begin():
         assert compact.try_lock_pass(other)  # another runner is working: this pass stops at once
-        assert compaction.run_pass(engine).series == 0
+        assert compaction.run_pass(engine).done == 0
     assert forms(db, created) == (0, 50, 0)
     summary = compaction.run_pass(engine)
-    assert summary.points >= 50
+    assert summary.events >= 50
     assert forms(db, created) == (50, 0, 0)
     points_before = sample("events_compacted_points_total")
     passes_before = sample("events_compaction_passes_total", outcome="ok")
@@ -544,7 +544,7 @@ def test_ingestion_while_aging_loses_and_doubles_nothing(app, api, db, engine, t
     def age_repeatedly():
         while not stop.is_set():
             for wait in (True, False):  # as the command does, and as the pass does
-                aged_meanwhile.append(compaction.age_series(engine, [series], age=100, wait=wait).points)
+                aged_meanwhile.append(compaction.age_series(engine, [series], age=100, wait=wait).events)
 
     def run(target):
         def guarded():

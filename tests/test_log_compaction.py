@@ -1,4 +1,4 @@
-"""Compaction of log lines (db/queries/log_blocks.py, events_service/log_compaction.py): every log read
+"""Compaction of log lines (db/queries/log_blocks.py, events_service/compaction.py): every log read
 answers byte for byte as before; an exact repeat of a compacted line is still dropped and a new line
 for a compacted task is kept; a compaction killed midway and re-run, and ingestion while a task's log
 is compacted, lose and double nothing."""
@@ -11,7 +11,7 @@ import time
 
 from sqlalchemy.orm import Session
 
-from events_service import cli, compaction, log_compaction
+from events_service import cli, compaction
 from events_service.db.queries import log_blocks
 from tests.helpers import kill_compact_while_waiting, log, scalar
 from tests import test_compaction
@@ -212,7 +212,7 @@ def test_ingestion_while_compacting_logs_loses_and_doubles_nothing(api, db, engi
             while not stop.is_set():
                 with Session(bind=engine) as session:
                     keys = log_blocks.pending(session, task_keys=[key], ended_only=False)
-                log_compaction.compact_tasks(engine, keys)
+                compaction.compact_logs(engine, keys)
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             failures.append(exc)
 
@@ -230,7 +230,7 @@ def test_ingestion_while_compacting_logs_loses_and_doubles_nothing(api, db, engi
         worker.join(timeout=60)
     assert not failures, failures
     with Session(bind=engine) as session:
-        log_compaction.compact_tasks(engine, log_blocks.pending(session, task_keys=[key], ended_only=False))
+        compaction.compact_logs(engine, log_blocks.pending(session, task_keys=[key], ended_only=False))
     got = [(t, m) for t, m, _, _ in log_lines(api, task_id)]
     assert len(got) == len(expected)  # nothing doubled
     assert set(got) == expected       # nothing lost

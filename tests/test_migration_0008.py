@@ -29,7 +29,7 @@ def test_downgrade_moves_blocks_back_to_rows_and_upgrade_answers_as_before():
         engine = create_engine(url)
         with Session(bind=engine) as session:
             keys = compact.pending(session, ended_only=False)
-        assert compaction.compact_series(engine, keys).points == len(rows_before) == 120
+        assert compaction.compact_series(engine, keys).events == len(rows_before) == 120
         engine.dispose()
         assert scalar_rows(url) == []
         assert answers(api, "t-0008") == before

@@ -40,7 +40,7 @@ def test_downgrade_restores_0009_blocks_and_buckets_and_upgrade_answers_as_befor
         engine = create_engine(url)
         with Session(bind=engine) as session:
             keys = compact.pending(session)
-        assert compaction.compact_series(engine, keys).points == len(rows) == 120
+        assert compaction.compact_series(engine, keys).events == len(rows) == 120
         engine.dispose()
         compacted = query(url, BUCKETS)
         assert compacted == [b for b in buckets if b[2] == 1000]  # widths 10 and 100: the blocks' own

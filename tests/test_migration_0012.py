@@ -6,7 +6,7 @@ from alembic import command
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
-from events_service import log_compaction
+from events_service import compaction
 from events_service.db.queries import log_blocks
 from tests.conftest import alembic_config, scratch_database
 from tests.test_migration_0006 import answers, app_api, connect, populate
@@ -29,7 +29,7 @@ def test_downgrade_moves_log_blocks_back_to_rows_and_upgrade_answers_as_before()
         engine = create_engine(url)
         with Session(bind=engine) as session:
             keys = log_blocks.pending(session, ended_only=False)
-        assert log_compaction.compact_tasks(engine, keys).lines == len(rows_before) > 0
+        assert compaction.compact_logs(engine, keys).events == len(rows_before) > 0
         engine.dispose()
         assert log_rows(url) == []
         assert answers(api, "t-0012") == before

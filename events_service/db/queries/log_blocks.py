@@ -241,12 +241,6 @@ def delete_blocks(session: Session, task_key: int) -> int:
                                 "SELECT coalesce(sum(n), 0) FROM gone"), {"tk": task_key}).scalar_one()
 
 
-def block_lines(session: Session, task_key: int) -> int:
-    """Lines of the task held in blocks."""
-    return session.execute(text("SELECT coalesce(sum(n), 0) FROM log_blocks WHERE task_key = :tk"),
-                           {"tk": task_key}).scalar_one()
-
-
 def block_bytes(session: Session) -> int:
     """Bytes of every log block (heap, TOAST, index)."""
     return session.execute(text("SELECT pg_total_relation_size('log_blocks')")).scalar_one()

@@ -4,6 +4,7 @@ Values are checked against known answers and against direct SQL over the raw poi
 """
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -596,13 +597,14 @@ def test_metric_data_documents_equal_get_task_events_documents_typed(api, task_i
     assert {e["variant"] for e in by_metric} == {*names, "late"}
 
 
-def test_value_text_is_the_shortest_exact_float_text(db):
-    """scalars.VALUE_TEXT, over random doubles of every magnitude: text that JSON reads as a float,
-    the very same double, in at most 17 significant digits."""
-    import json
+def test_page_value_text_is_the_shortest_exact_float_text():
+    """scalar_json.page over random doubles of every magnitude: each document's value is text that
+    JSON reads as a float, the very same double, in at most 17 significant digits, and the document
+    is to_document's, byte for byte (the values are written in chunks: more than one chunk here)."""
     import struct
 
-    from events_service.db.queries.scalars import VALUE_TEXT
+    from events_service import jsonutil, scalar_json
+    from events_service.db.queries.events import to_document
 
     def digits(number_text):
         return number_text.split("e")[0].lstrip("-").replace(".", "").strip("0")
@@ -611,13 +613,21 @@ def test_value_text_is_the_shortest_exact_float_text(db):
     values = [struct.unpack("<d", struct.pack("<Q", rng.getrandbits(64)))[0] for _ in range(3000)]
     values = [v for v in values if v == v and abs(v) != float("inf")]
     values += EXACT_VALUES + [float(i) for i in range(-50, 50)]
-    db.execute("SET extra_float_digits = 1")
-    rows = db.execute(f"SELECT v, {VALUE_TEXT.format(v='v')} FROM unnest(%s::float8[]) AS t(v)",
-                      (values,)).fetchall()
-    for value, text in rows:
-        parsed = json.loads(text)
-        assert type(parsed) is float and repr(parsed) == repr(value), (value, text)
-        assert len(digits(text)) <= 17, (value, text)  # a double never needs more
+    rows = [(T0 + i, i, "w", T0, 7, None, value) for i, value in enumerate(values)]
+    rows.insert(1500, (T0, 10_000, "w", T0, 7, None, None))  # no value: built by to_document
+    names = {7: ("m", "v")}
+    page = scalar_json.page(rows, "t", names)
+    documents = page.events.text[1:-1].split("},{")
+    assert page.returned == len(rows) == len(documents)
+    for row, text in zip(rows, documents):
+        expected = jsonutil.dumps(to_document("training_stats_scalar", scalar_json._Row(*row), "t", names))
+        assert "{" + text.strip("{}") + "}" == expected.decode(), row
+        if row[6] is None:
+            continue
+        value_text = text.split('"value":')[1].split(",")[0]
+        parsed = json.loads(value_text)
+        assert type(parsed) is float and repr(parsed) == repr(row[6]), (row, value_text)
+        assert len(digits(value_text)) <= 17, (row, value_text)  # a double never needs more
 
 
 # --- get_task_metrics -----------------------------------------------------------------------------

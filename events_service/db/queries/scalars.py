@@ -50,6 +50,8 @@ one series' buckets on about as many heap pages as rows.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain, dropwhile, groupby, islice
+from operator import itemgetter
 from typing import Any, Iterable, Iterator, Sequence
 
 from psycopg.rows import tuple_row
@@ -516,16 +518,9 @@ def latest_values(session: Session, company_key: int, task_id: str) -> Latest:
     return Latest(task, rows[0][5] or 0, rows[0][6] or 0, values)
 
 
-# A double as JSON text that reads back as the same float, and as a float: PostgreSQL writes text
-# that reads back exactly, in at most 17 digits (extra_float_digits = 1, set in
-# db/session.CONNECT_ARGS), but integral values below 1e15 without a fraction ("2", where the client
-# sent 2.0 and to_document gives 2.0); from 1e15 on it uses an exponent ("1e+15"), a float in JSON.
-VALUE_TEXT = "CASE WHEN {v} = trunc({v}) AND abs({v}) < 1e15 THEN {v} || '.0' ELSE {v}::text END"
-# Only the double goes as text. Integers sent binary and written by Python made paging 7% faster;
-# doubles written by Python (repr, or one orjson call per chunk) made it no faster or slower
-# (bench/compare.py, through gunicorn).
-PAGE_COLUMNS = "u.ts, u.iter, u.worker, u.received, u.series_key, u.extra, " + VALUE_TEXT.format(v="u.value")
-_RAW_COLUMNS = "ts, iter, worker, received, series_key, extra, value"
+# A page's rows: the value goes as a double and scalar_json writes its text (orjson), the same for a
+# point whether it is a row or in a block (compact.page_desc).
+_PAGE_COLUMNS = "ts, iter, worker, received, series_key, extra, value"
 
 
 def _stream_binary(session: Session, sql: str, params: dict[str, Any], size: int = 1000) -> Iterator[tuple]:
@@ -541,48 +536,72 @@ def _stream_binary(session: Session, sql: str, params: dict[str, Any], size: int
 def page_by_iter(session: Session, series_keys: Sequence[int], after: tuple[int | None, int] | None,
                  limit: int, span: timerange.Span | None = None) -> Iterator[tuple]:
     """The next `limit` scalar events of the series by (iter DESC NULLS LAST, series_key DESC),
-    streamed as PAGE_COLUMNS rows: (ts, iter, worker, received, series_key, extra, value text), the
-    value as JSON text (see scalar_json).
+    streamed as _PAGE_COLUMNS rows: (ts, iter, worker, received, series_key, extra, value).
 
     (series, iter) is unique - de-duplication keeps one event per iteration, and one without -
-    so (iter, series_key) is a total order. Each series is read through its (series_key, iter)
-    index from the keyset position down, at most `limit` rows, and the union is merged. Every
-    read is bounded by `span` (the series' time range; looked up when not given).
+    so (iter, series_key) is a total order. Every read is bounded by `span` (the series' time
+    range; looked up when not given).
     """
     if span is None:
         span = timerange.of_series(session, series_keys)
     returned = 0
     keys = sorted(series_keys, reverse=True)
-    if after is None or after[0] is not None:
-        parts, params = [], {"limit": limit}
-        for n, key in enumerate(keys):
-            bound, iters = "", None
-            if after is not None:
-                bound = f" AND iter {'<=' if key < after[1] else '<'} %(after_iter)s"
-                params["after_iter"], iters = after[0], (str(INT64_MIN), "%(after_iter)s")
-            source = compact.rows(f"series_key = %(k{n})s", span, iters,
-                                  compact.First("iter desc", "%(limit)s", f"iter IS NOT NULL{bound}",
-                                                positioned=after is not None))
-            parts.append(f"(SELECT {_RAW_COLUMNS} FROM {source} e "
-                         f"WHERE iter IS NOT NULL{bound} ORDER BY iter DESC LIMIT %(limit)s)")
-            params[f"k{n}"] = key
-        # One series: its index order is the page order (naming series_key too would add a sort).
-        order = "u.iter DESC" if len(parts) == 1 else "u.iter DESC, u.series_key DESC"
-        if parts:
-            for row in _stream_binary(session, f"SELECT {PAGE_COLUMNS} FROM ({' UNION ALL '.join(parts)}) u "
-                                      f"ORDER BY {order} LIMIT %(limit)s", params):
-                returned += 1
-                yield row
+    if keys and (after is None or after[0] is not None):
+        for row in _page_with_iteration(session, keys, after, limit, span):
+            returned += 1
+            yield row
     if returned < limit:
         # then the events without iteration, by series
         below = keys if after is None or after[0] is not None else [k for k in keys if k < after[1]]
         if below:
             yield from _stream_binary(
-                session, f"SELECT {PAGE_COLUMNS} FROM (SELECT {_RAW_COLUMNS} "
+                session, f"SELECT {_PAGE_COLUMNS} "
                 f"FROM {compact.rows_without_iteration('series_key = ANY(%(keys)s)', span)} e "
-                "WHERE iter IS NULL) u "
-                "ORDER BY u.series_key DESC LIMIT %(limit)s",
+                "ORDER BY series_key DESC LIMIT %(limit)s",
                 {"keys": below, "limit": limit - returned})
+
+
+def _page_with_iteration(session: Session, keys: list[int], after: tuple[int | None, int] | None,
+                         limit: int, span: timerange.Span) -> Iterator[tuple]:
+    """page_by_iter's events with an iteration, `keys` descending. Each series' rows are read through
+    its (series_key, iter) index from the keyset position down, at most `limit`, and merged in SQL;
+    the blocks that can hold its next points are fetched whole and decoded here (compact.page_desc);
+    then the two are merged."""
+    params: dict[str, Any] = {"limit": limit}
+    rows, blocks, tops = [], [], {}
+    for n, key in enumerate(keys):
+        bound, iters = "", None
+        if after is not None:
+            bound = f" AND iter {'<=' if key < after[1] else '<'} %(after_iter)s"
+            params["after_iter"], iters = after[0], (str(INT64_MIN), "%(after_iter)s")
+            tops[key] = after[0] if key < after[1] else after[0] - 1
+        params[f"k{n}"] = key
+        where = f"series_key = %(k{n})s"
+        rows.append(f"(SELECT {_PAGE_COLUMNS} FROM {compact.rows(where, span, compacted=False)} e "
+                    f"WHERE iter IS NOT NULL{bound} ORDER BY iter DESC LIMIT %(limit)s)")
+        first = compact.First("iter desc", "%(limit)s", f"iter IS NOT NULL{bound}",
+                              positioned=after is not None)
+        blocks.append(compact.page_blocks(where, span, iters, first))
+    # One series: its index order is the page order (naming series_key too would add a sort).
+    order = "iter DESC" if len(keys) == 1 else "iter DESC, series_key DESC"
+    rows_sql = f"SELECT * FROM ({' UNION ALL '.join(rows)}) u ORDER BY {order} LIMIT %(limit)s"
+    fetched = _fetch_binary(session, f"SELECT * FROM ({' UNION ALL '.join(blocks)}) b "
+                            "ORDER BY series_key DESC, first_iter DESC", params)
+    if not fetched:  # never compacted: the rows alone, streamed
+        yield from _stream_binary(session, rows_sql, params)
+        return
+    stored = _fetch_binary(session, rows_sql, params)
+    streams: list[Iterable[tuple]] = [stored] if stored else []
+    for key, series_blocks in groupby(fetched, key=itemgetter(0)):
+        points: Iterable[tuple] = chain.from_iterable(map(compact.page_desc, list(series_blocks)))
+        if key in tops:  # the first block may hold points at or above the position
+            points = dropwhile(lambda point, top=tops[key]: point[1] > top, points)
+        streams.append(islice(points, limit))
+    if len(streams) == 1:
+        yield from islice(streams[0], limit)
+        return
+    # each stream is in page order: the sort merges runs
+    yield from islice(sorted(chain.from_iterable(streams), key=itemgetter(1, 4), reverse=True), limit)
 
 
 def vector_points(session: Session, series_key: int) -> tuple[list[int], list[list[float]]]:

@@ -320,14 +320,18 @@ def _pre_aggregates() -> str:
 BUCKET_COLUMNS = "series_key, width, bucket, value_count, value_sum, min_value, max_value, min_iter, max_iter"
 
 
-def buckets(where: str, width: str, within: tuple[str, str] | None = None, gate: str = "true") -> str:
+def buckets(where: str, width: str, within: tuple[str, str] | None = None, gate: str = "true",
+            compacted: bool = True) -> str:
     """A parenthesised subquery of the pre-aggregates (BUCKET_COLUMNS of scalar_buckets) of `width`
     (SQL) of the series matching `where` (on series_key only): the scalar_buckets rows and, for widths
     10 and 100, the buckets blocks hold; `within` = SQL (lo, hi): only buckets lo..hi. A row of the same
     bucket wins over a block's: ingestion recomputes a row from the points of both forms, so it holds
     every point, while a block's covers its own (a running task's rows stay beside its blocks).
-    `gate`: SQL false when the series surely has no block (then no block is looked up)."""
+    `gate`: SQL false when the series surely has no block (then no block is looked up); `compacted`
+    False: the caller knows that none of the series was ever compacted (rows(): only rows are read)."""
     rows_within = "" if within is None else f" AND bucket BETWEEN {within[0]} AND {within[1]}"
+    if not compacted:
+        return f"(SELECT {BUCKET_COLUMNS} FROM scalar_buckets WHERE {where} AND width = {width}{rows_within})"
     per = f"({BLOCK} / {width})"
     # a block's bucket only where no row has it: one probe per block, one per bucket only in a block
     # whose range holds rows too (no sort of the union: a reader of a series in rows alone reads as before)

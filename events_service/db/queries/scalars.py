@@ -124,7 +124,7 @@ def maintain_buckets(session: Session, company_key: int,
     _refresh_from_points(session, company_key, sorted(touched), span or timerange.Span(None, None), compacted)
     for width in WIDTHS[1:]:
         touched = {(s, k // 10) for s, k in touched}
-        _refresh_from_children(session, company_key, width, sorted(touched))
+        _refresh_from_children(session, company_key, width, sorted(touched), compacted)
 
 
 _UPSERT_REPLACE = """
@@ -161,21 +161,31 @@ def _refresh_from_points(session: Session, company_key: int, buckets: list[tuple
 
 
 def _refresh_from_children(session: Session, company_key: int, width: int,
-                           buckets: list[tuple[int, int]]) -> None:
-    """Recompute buckets of `width` from their width/10 children; delete those left empty."""
-    session.execute(text(f"""
-        WITH p AS (SELECT * FROM unnest(CAST(:s AS bigint[]), CAST(:k AS bigint[])) AS p(series_key, bucket)),
-        s AS MATERIALIZED (  -- the series with blocks (children there too): a probe per series, not parent
+                           buckets: list[tuple[int, int]], compacted: bool = True) -> None:
+    """Recompute buckets of `width` from their width/10 children; delete those left empty.
+    `compacted` False: none of the series was ever compacted, so the children are rows only (the
+    probe for blocks and the union made a batch's refresh 0.9 ms slower, 2.5% of add_batch)."""
+    within = ("p.bucket * 10", "p.bucket * 10 + 9")
+    if compacted:
+        # the series with blocks (children there too): a probe per series, not per parent
+        series = """s AS MATERIALIZED (
             SELECT d.series_key, EXISTS (SELECT 1 FROM scalar_blocks b WHERE b.series_key = d.series_key)
                    AS blocks
-            FROM (SELECT DISTINCT series_key FROM p) d),
+            FROM (SELECT DISTINCT series_key FROM p) d),"""
+        join = " JOIN s USING (series_key)"
+        children = compact.buckets("series_key = p.series_key", str(width // 10), within, gate="s.blocks")
+    else:
+        series = join = ""
+        children = compact.buckets("series_key = p.series_key", str(width // 10), within, compacted=False)
+    session.execute(text(f"""
+        WITH p AS (SELECT * FROM unnest(CAST(:s AS bigint[]), CAST(:k AS bigint[])) AS p(series_key, bucket)),
+        {series}
         agg AS (  -- LATERAL: one index probe per parent (a join here was planned as a full scan)
             SELECT p.series_key, p.bucket, c.*
-            FROM p JOIN s USING (series_key) CROSS JOIN LATERAL (
+            FROM p{join} CROSS JOIN LATERAL (
                 SELECT sum(value_count) AS n, sum(value_sum) AS total, min(min_value) AS low,
                        max(max_value) AS high, min(min_iter) AS first, max(max_iter) AS last
-                FROM {compact.buckets('series_key = p.series_key', str(width // 10),
-                                      ('p.bucket * 10', 'p.bucket * 10 + 9'), gate='s.blocks')} c) c),
+                FROM {children} c) c),
         gone AS (DELETE FROM scalar_buckets b USING agg WHERE agg.n IS NULL AND b.series_key = agg.series_key
                  AND b.width = {width} AND b.bucket = agg.bucket)
         INSERT INTO scalar_buckets (company_key, series_key, width, bucket, value_count, value_sum, min_value,

@@ -9,6 +9,9 @@ scalar_events row (company_key, task_key, series_key, id, ts, iter, worker, rece
 extra): the rows, unioned with the unnested blocks, both restricted to the series or task the
 caller names and to its time span (timerange.py: the rows' bound is the constant that excludes
 chunks; the blocks' bound skips blocks). Queries select from it as they selected from the table.
+One read decodes blocks in Python instead: a page by iteration (scalars.page_by_iter) fetches the
+blocks that can hold it (page_blocks) and turns each into rows newest first (page_desc), which is
+cheaper than unnesting and sorting them in SQL.
 
 Writes (both under the series' transaction advisory lock, the one ingestion takes, so a batch
 for a series and its compaction never interleave):

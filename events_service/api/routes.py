@@ -40,7 +40,8 @@ def _new_call() -> Call:
 
 
 def _json_response(payload: dict[str, Any], status: int, headers: dict[str, str] | None = None) -> Response:
-    return Response(jsonutil.dumps(payload), status=status, headers=headers, mimetype="application/json")
+    """The body at once, or as it is written when it holds a jsonutil.StreamedJSON."""
+    return Response(jsonutil.streamed(payload), status=status, headers=headers, mimetype="application/json")
 
 
 SAFE_FILENAME = re.compile(r"^[A-Za-z0-9._-]+$")

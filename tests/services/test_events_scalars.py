@@ -600,7 +600,8 @@ def test_metric_data_documents_equal_get_task_events_documents_typed(api, task_i
 def test_page_value_text_is_the_shortest_exact_float_text():
     """scalar_json.page over random doubles of every magnitude: each document's value is text that
     JSON reads as a float, the very same double, in at most 17 significant digits, and the document
-    is to_document's, byte for byte (the values are written in chunks: more than one chunk here)."""
+    is to_document's, byte for byte (the values are written in chunks: more than one chunk here),
+    whether the rows are in memory or come from a cursor."""
     import struct
 
     from events_service import jsonutil, scalar_json
@@ -616,8 +617,12 @@ def test_page_value_text_is_the_shortest_exact_float_text():
     rows = [(T0 + i, i, "w", T0, 7, None, value) for i, value in enumerate(values)]
     rows.insert(1500, (T0, 10_000, "w", T0, 7, None, None))  # no value: built by to_document
     names = {7: ("m", "v")}
-    page = scalar_json.page(rows, "t", names)
-    documents = page.events.text[1:-1].split("},{")
+    page = scalar_json.page(rows, "t", names)  # in memory: written as it is sent
+    text = b"".join(page.events.chunks()).decode()
+    from_cursor = scalar_json.page(iter(rows), "t", names)  # from a cursor: written as rows arrive
+    assert from_cursor.events.text == text
+    assert (from_cursor.returned, from_cursor.last) == (page.returned, page.last)
+    documents = text[1:-1].split("},{")
     assert page.returned == len(rows) == len(documents)
     for row, text in zip(rows, documents):
         expected = jsonutil.dumps(to_document("training_stats_scalar", scalar_json._Row(*row), "t", names))

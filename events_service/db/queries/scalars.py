@@ -52,7 +52,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import chain, count, dropwhile, groupby, islice
 from operator import itemgetter
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from psycopg.rows import tuple_row
 from sqlalchemy import text
@@ -544,10 +544,11 @@ def _stream_binary(session: Session, sql: str, params: dict[str, Any], size: int
 
 
 def page_by_iter(session: Session, series_keys: Sequence[int], after: tuple[int | None, int] | None,
-                 limit: int, span: timerange.Span | None = None) -> Iterator[tuple]:
+                 limit: int, span: timerange.Span | None = None) -> Iterable[tuple]:
     """The next `limit` scalar events of the series by (iter DESC NULLS LAST, series_key DESC), as
-    _PAGE_COLUMNS rows: (ts, iter, worker, received, series_key, extra, value). Read it to the end
-    before the session's next statement.
+    _PAGE_COLUMNS rows: (ts, iter, worker, received, series_key, extra, value): a list when they are
+    in memory (decoded blocks), else an iterator that streams them from the database (read it to the
+    end before the session's next statement).
 
     (series, iter) is unique - de-duplication keeps one event per iteration, and one without -
     so (iter, series_key) is a total order. Every read is bounded by `span` (the series' time
@@ -557,32 +558,36 @@ def page_by_iter(session: Session, series_keys: Sequence[int], after: tuple[int 
     if span is None:
         span = timerange.of_series(session, series_keys)
     keys = sorted(series_keys, reverse=True)
-    counted = count()
-    with_iteration: Iterator[tuple] = iter(())
+    rows: Iterable[tuple] = []
     if keys and (after is None or after[0] is not None):
         rows = _page_with_iteration(session, keys, after, limit, span)
-        with_iteration = map(itemgetter(0), zip(rows, counted))  # counts the rows as they pass
-    return chain(with_iteration, _page_without_iteration(session, keys, after, limit, span, counted))
+    if isinstance(rows, list):
+        return rows + list(_page_without_iteration(session, keys, after, span, lambda: limit - len(rows)))
+    counted = count()
+    with_iteration = map(itemgetter(0), zip(rows, counted))  # counts the rows as they pass
+    return chain(with_iteration,
+                 _page_without_iteration(session, keys, after, span, lambda: limit - next(counted)))
 
 
 def _page_without_iteration(session: Session, keys: list[int], after: tuple[int | None, int] | None,
-                            limit: int, span: timerange.Span, counted: Iterator[int]) -> Iterator[tuple]:
-    """page_by_iter's events without an iteration, by series, once those with one (`counted`) are read."""
-    left = limit - next(counted)
+                            span: timerange.Span, left: Callable[[], int]) -> Iterator[tuple]:
+    """page_by_iter's events without an iteration, by series: `left()` of them, asked once those
+    with an iteration are read."""
     below = keys if after is None or after[0] is not None else [k for k in keys if k < after[1]]
-    if left > 0 and below:
+    wanted = left()
+    if wanted > 0 and below:
         yield from _stream_binary(
             session, f"SELECT {_PAGE_COLUMNS} "
             f"FROM {compact.rows_without_iteration('series_key = ANY(%(keys)s)', span)} e "
-            "ORDER BY series_key DESC LIMIT %(limit)s", {"keys": below, "limit": left})
+            "ORDER BY series_key DESC LIMIT %(limit)s", {"keys": below, "limit": wanted})
 
 
 def _page_with_iteration(session: Session, keys: list[int], after: tuple[int | None, int] | None,
-                         limit: int, span: timerange.Span) -> Iterator[tuple]:
+                         limit: int, span: timerange.Span) -> Iterable[tuple]:
     """page_by_iter's events with an iteration, `keys` descending. Each series' rows are read through
     its (series_key, iter) index from the keyset position down, at most `limit`, and merged in SQL;
     the blocks that can hold its next points are fetched whole and decoded here (compact.page_desc);
-    then the two are merged."""
+    then the two are merged, in a list. Series never compacted: their rows, streamed."""
     params: dict[str, Any] = {"limit": limit}
     rows, blocks, tops = [], [], {}
     for n, key in enumerate(keys):
@@ -613,9 +618,9 @@ def _page_with_iteration(session: Session, keys: list[int], after: tuple[int | N
             points = dropwhile(lambda point, top=tops[key]: point[1] > top, points)
         streams.append(islice(points, limit))
     if len(streams) == 1:
-        return islice(streams[0], limit)
+        return list(islice(streams[0], limit))
     # each stream is in page order: the sort merges runs
-    return islice(sorted(chain.from_iterable(streams), key=itemgetter(1, 4), reverse=True), limit)
+    return sorted(chain.from_iterable(streams), key=itemgetter(1, 4), reverse=True)[:limit]
 
 
 def vector_points(session: Session, series_key: int) -> tuple[list[int], list[list[float]]]:

@@ -613,3 +613,31 @@ def test_a_retention_dry_run_counts_the_compact_blocks_of_a_task(api, db, engine
     # (the share as a ratio: an integer division made it 0 beside other tasks' blocks)
     assert planned.whole_chunks == [] and planned.row_bytes > 0
     assert abs(planned.row_bytes - total * mine / points) <= 1
+
+
+@pytest.mark.parametrize("aged_first", [False, True])
+def test_a_page_read_while_a_compaction_commits_holds_every_point_once(api, database_url, task_id,
+                                                                       monkeypatch, aged_first):
+    """get_scalar_metric_data reads a series' forms, its blocks and its rows in one snapshot: a
+    compaction that commits between those reads (made to here) neither hides its points nor shows
+    them twice."""
+    from events_service.db.queries import scalars
+
+    api.add_batch([scalar(task_id, i, value=i / 4, timestamp=T0 + i) for i in range(2500)])
+    if aged_first:  # 2 blocks, 500 rows: the rest is compacted between the read of the blocks and the rows'
+        run_cli(database_url, "--task", task_id, "--age", "100")
+    hooked = "_fetch_binary" if aged_first else "_series_forms"
+    read, printed = getattr(scalars, hooked), []
+
+    def then_compact(*args):
+        found = read(*args)
+        if not printed:
+            printed.append(run_cli(database_url, "--task", task_id, "--whole"))
+        return found
+    monkeypatch.setattr(scalars, hooked, then_compact)
+    events = api.call("events.get_scalar_metric_data", task=task_id, metric="loss", batch_size=3000)["events"]
+    assert f"compacted {500 if aged_first else 2500:,} points" in printed[0]
+    assert [e["iter"] for e in events] == list(range(2499, -1, -1))
+    monkeypatch.undo()
+    assert api.call("events.get_scalar_metric_data", task=task_id, metric="loss",
+                    batch_size=3000)["events"] == events

@@ -151,6 +151,8 @@ def page_desc(block: tuple) -> Iterator[tuple]:
         its = [i if i is not None else d for i, d in zip(reversed(iters), its)]
     if receiveds is None:
         received: Iterable[int | None] = repeat(one_received, n)
+    elif one_received is None:  # coalesce(r, NULL) is r
+        received = reversed(receiveds)
     else:
         received = [r if r is not None else one_received for r in reversed(receiveds)]
     return zip(ts, its, repeat(one_worker, n) if workers is None else reversed(workers), received,

@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from flask import Flask, Response, after_this_request, current_app
@@ -52,6 +52,12 @@ class Summary:
 
     def __add__(self, other: "Summary") -> "Summary":
         return Summary(self.done + other.done, self.events + other.events, self.skipped + other.skipped)
+
+
+@dataclass
+class PassSummary(Summary):
+    """A pass': its scalars' figures, and its log lines' apart (`logs`)."""
+    logs: Summary = field(default_factory=Summary)
 
 
 Move = Callable[[Session, int], "tuple[int, bool] | None"]
@@ -114,10 +120,10 @@ def compact_logs(engine: Engine, keys: Iterable[int], *, wait: bool = True, elec
     return _run(engine, keys, move, elected=elected, progress=progress)
 
 
-def run_pass(engine: Engine, limit: int = 1000, age: int = compact.AGE, log_limit: int = 100) -> Summary:
+def run_pass(engine: Engine, limit: int = 1000, age: int = compact.AGE, log_limit: int = 100) -> PassSummary:
     """One periodic pass: the ended tasks' pending series, then the running tasks' series with old
     blocks, at most `limit` series of each; then the same for log lines, at most `log_limit` tasks
-    each. The summary is of the scalars (the metrics count points)."""
+    each. The summary is of the scalars, with the log lines' as its `logs`."""
     with Session(bind=engine) as session:
         keys = compact.pending(session, limit=limit)
     ended = compact_series(engine, keys, wait=False, elected=True)
@@ -126,11 +132,12 @@ def run_pass(engine: Engine, limit: int = 1000, age: int = compact.AGE, log_limi
     aged = age_series(engine, keys, age, wait=False, elected=True)
     with Session(bind=engine) as session:
         keys = log_blocks.pending(session, limit=log_limit)
-    compact_logs(engine, keys, wait=False, elected=True)
+    logs = compact_logs(engine, keys, wait=False, elected=True)
     with Session(bind=engine) as session:
         keys = log_blocks.aging(session, LOG_KEEP_MS, limit=log_limit)
-    compact_logs(engine, keys, wait=False, elected=True, keep_ms=LOG_KEEP_MS)
-    return ended + aged
+    logs += compact_logs(engine, keys, wait=False, elected=True, keep_ms=LOG_KEEP_MS)
+    scalars = ended + aged
+    return PassSummary(scalars.done, scalars.events, scalars.skipped, logs=logs)
 
 
 class PassRunner(threading.Thread):
@@ -156,9 +163,11 @@ class PassRunner(threading.Thread):
                 log.exception("compaction pass failed")
                 metrics.count_compaction_pass("failed")
                 continue
-            metrics.count_compaction_pass("ok", summary.events)
+            metrics.count_compaction_pass("ok", summary.events, summary.logs.events)
             if summary.done:
                 log.info("compacted %d points of %d series", summary.events, summary.done)
+            if summary.logs.done:
+                log.info("compacted %d log lines of %d tasks", summary.logs.events, summary.logs.done)
 
     def wake(self) -> None:
         """Run a pass now (a task has just ended), not at the end of the interval."""

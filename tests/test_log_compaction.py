@@ -162,8 +162,9 @@ def test_ended_task_log_compacted_by_the_pass_then_repeats_dropped_and_new_lines
         assert task_key(db, created) not in log_blocks.pending(session)  # a running task is not compacted
     api.call("tasks.started", task=created)
     api.call("tasks.completed", task=created, force=True)
-    compaction.run_pass(engine)
+    summary = compaction.run_pass(engine)
     assert forms(db, created) == (1500, 0)
+    assert summary.logs.events >= 1500 and summary.logs.done >= 1  # the lines apart from the scalars
     expected = log_lines(api, created)
     # an exact repeat of a compacted line is dropped; new lines (one amid the blocks, one after) are kept
     added = [log(created, "amid", timestamp=T0 + 10 * 700 + 5),
@@ -263,3 +264,22 @@ def test_running_task_old_lines_compacted_by_the_pass_newest_hour_stays_rows(api
     with Session(bind=engine) as session:
         assert task_key(db, created) not in log_blocks.pending(session)
     assert len(log_lines(api, created)) == 150 + 1200 + 30
+
+
+def test_the_runner_counts_the_log_lines_its_passes_compact(api, db, engine):
+    created = api.call("tasks.create", name="log metric", type="training")["id"]
+    api.add_batch([log(created, f"line {i}", timestamp=T0 + 10 * i) for i in range(30)])
+    api.call("tasks.started", task=created)
+    api.call("tasks.completed", task=created, force=True)
+    before = test_compaction.sample("events_compacted_log_lines_total")
+    runner = compaction.PassRunner(engine, 0.05)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 20
+        while forms(db, created) != (30, 0) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        runner.stop()
+        runner.join(timeout=10)
+    assert forms(db, created) == (30, 0)
+    assert test_compaction.sample("events_compacted_log_lines_total") - before >= 30

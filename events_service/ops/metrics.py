@@ -42,6 +42,8 @@ COMPACTION_PASSES = Counter("events_compaction_passes_total",
                             ["outcome"])
 COMPACTED_POINTS = Counter("events_compacted_points_total",
                            "Scalar points moved into compact blocks by the periodic passes")
+COMPACTED_LOG_LINES = Counter("events_compacted_log_lines_total",
+                              "Log lines moved into compact blocks by the periodic passes")
 REPLICA_FALLBACKS = Counter("events_replica_fallbacks_total",
                             "Read requests sent to the primary because the read replica did not answer")
 
@@ -58,9 +60,10 @@ def count_events(ingested: Tally, refused: Tally) -> None:
         EVENTS_REFUSED.labels(event_type).inc(count)
 
 
-def count_compaction_pass(outcome: str, points: int = 0) -> None:
+def count_compaction_pass(outcome: str, points: int = 0, log_lines: int = 0) -> None:
     COMPACTION_PASSES.labels(outcome).inc()
     COMPACTED_POINTS.inc(points)
+    COMPACTED_LOG_LINES.inc(log_lines)
 
 
 def count_scroll_page(endpoint: str) -> None:

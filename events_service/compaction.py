@@ -49,9 +49,11 @@ class Summary:
     done: int = 0     # series (scalars) or tasks (log lines) moved
     events: int = 0   # points or lines moved
     skipped: int = 0  # busy (being written): left for a later pass
+    yielded: bool = False  # stopped: another runner held the pass lock
 
     def __add__(self, other: "Summary") -> "Summary":
-        return Summary(self.done + other.done, self.events + other.events, self.skipped + other.skipped)
+        return Summary(self.done + other.done, self.events + other.events, self.skipped + other.skipped,
+                       self.yielded or other.yielded)
 
 
 @dataclass
@@ -73,6 +75,7 @@ def _run(engine: Engine, keys: Iterable[int], move: Move, *, elected: bool,
         while True:
             with Session(bind=engine) as session, session.begin():
                 if elected and not compact.try_lock_pass(session):
+                    summary.yielded = True
                     return summary
                 result = move(session, key)
             if result is None:
@@ -137,7 +140,10 @@ def run_pass(engine: Engine, limit: int = 1000, age: int = compact.AGE, log_limi
         keys = log_blocks.aging(session, LOG_KEEP_MS, limit=log_limit)
     logs += compact_logs(engine, keys, wait=False, elected=True, keep_ms=LOG_KEEP_MS)
     scalars = ended + aged
-    return PassSummary(scalars.done, scalars.events, scalars.skipped, logs=logs)
+    return PassSummary(scalars.done, scalars.events, scalars.skipped, scalars.yielded, logs=logs)
+
+
+RETRY_SECONDS = 1.0  # a woken pass that found another runner at work runs again this much later
 
 
 class PassRunner(threading.Thread):
@@ -152,8 +158,9 @@ class PassRunner(threading.Thread):
         self.woken = threading.Event()
 
     def run(self) -> None:
+        retrying = False
         while True:
-            self.woken.wait(self.interval)
+            woken = self.woken.wait(RETRY_SECONDS if retrying else self.interval)
             self.woken.clear()
             if self.stopped.is_set():
                 return
@@ -162,7 +169,11 @@ class PassRunner(threading.Thread):
             except Exception:  # noqa: BLE001 - a failed pass is retried at the next interval
                 log.exception("compaction pass failed")
                 metrics.count_compaction_pass("failed")
+                retrying = False
                 continue
+            # Woken (a task ended here) but another runner held the pass lock: that runner's list may
+            # predate the end, so try again shortly rather than at the next interval.
+            retrying = (woken or retrying) and (summary.yielded or summary.logs.yielded)
             metrics.count_compaction_pass("ok", summary.events, summary.logs.events)
             if summary.done:
                 log.info("compacted %d points of %d series", summary.events, summary.done)

@@ -597,6 +597,38 @@ def test_ending_a_task_compacts_it_at_once_not_at_the_next_interval(app, db):
     woken.extensions["db_engine"].dispose()
 
 
+def test_a_woken_pass_that_finds_another_runner_at_work_runs_again_soon(app, db, engine):
+    """A task ends while another runner holds the pass lock: the woken pass yields, then runs again
+    a second later (compaction.RETRY_SECONDS), not at the next interval (an hour here)."""
+    woken = create_app({**app.config, "COMPACT_INTERVAL_SEC": 3600})
+    woken.test_client_class = type(app.test_client())
+    api = ApiHelper(woken, woken.test_client(authorization=app.config["TEST_AUTHORIZATION"]))
+    task = api.call("tasks.create", name="ends", type="training")["id"]
+    api.add_batch([scalar(task, i, value=float(i), timestamp=T0 + i) for i in range(1200)])
+    api.call("tasks.started", task=task)
+    time.sleep(1)  # the runner's first wait began: only a wake can run a pass within the hour
+
+    def passes() -> float:
+        return sample("events_compaction_passes_total", outcome="ok")
+    before = passes()
+    with Session(bind=engine) as other, other.begin():
+        assert compact.try_lock_pass(other)  # another runner at work
+        api.call("tasks.completed", task=task, force=True)
+        deadline = time.monotonic() + 30
+        while passes() == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert passes() > before  # it ran, and yielded
+        assert forms(db, task) == (0, 1200, 0)
+    deadline = time.monotonic() + 30
+    while forms(db, task) != (1200, 0, 0) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert forms(db, task) == (1200, 0, 0)
+    runner = woken.extensions["compaction_runner"]
+    runner.stop()
+    runner.join(timeout=10)
+    woken.extensions["db_engine"].dispose()
+
+
 def test_a_retention_dry_run_counts_the_compact_blocks_of_a_task(api, db, engine, database_url, task_id):
     """A compacted task has no scalar rows left: what retention would free is its share of the blocks."""
     api.add_batch([scalar(task_id, i, value=float(i), timestamp=T0 + i) for i in range(3000)])

@@ -452,10 +452,14 @@ def test_every_scalar_read_answers_the_same_after_aging_a_running_task(
     events = all_events(api, task_id)
     resent = [e for e in events if e["variant"] == "total" and e.get("iter") == 1234]
     assert [(e["value"], e["timestamp"]) for e in resent] == [(99.5, T0 + 3)]
+    # the re-expanded bucket is due at once (expand lowered aged_through), not with the next block
+    assert "compacted 1,000 points of 1 series" in run_cli(database_url, "--task", task_id, "--age", "500")
+    assert forms(db, task_id) == (2667, 500 + 167 + 1, 1)
+    assert all_events(api, task_id) == events
     api.add_batch([scalar(task_id, i, value=i / 4, timestamp=T0 + 10 * i) for i in range(2500, 3500)])
     events = all_events(api, task_id)
-    # loss is due again (newest 3499): its re-expanded bucket 1 and bucket 2 age; acc is not due
-    assert "compacted 2,000 points of 1 series" in run_cli(database_url, "--task", task_id, "--age", "500")
+    # loss is due again (newest 3499): its bucket 2 ages; acc is not due
+    assert "compacted 1,000 points of 1 series" in run_cli(database_url, "--task", task_id, "--age", "500")
     assert forms(db, task_id) == (3667, 500 + 167 + 1, 1)
     assert all_events(api, task_id) == events
 

@@ -20,7 +20,8 @@ for a series and its compaction never interleave):
 - `age_series` does the same for a running task's series, only for its whole blocks far behind the
   series' newest iteration (aging, migration 0011); the newest stay rows.
 - `expand` turns the blocks holding given (series, iteration) keys back into rows: ingestion calls
-  it for re-sent events, which then replace their stored twin as rows do (one event per key).
+  it for re-sent events, which then replace their stored twin as rows do (one event per key). An
+  aged series' `aged_through` goes below the first such block, so the next pass ages it again.
 Events without an iteration (at most one per series) always stay rows.
 
 Pre-aggregates (migration 0010): a block also holds its series' buckets of widths 10 and 100
@@ -263,7 +264,11 @@ def expand(session: Session, keys: Sequence[tuple[int, int]]) -> int:
         kept AS (  -- the blocks' pre-aggregates become rows (a row already there holds every point)
             INSERT INTO scalar_buckets ({BUCKET_COLUMNS}, company_key)
             {' UNION ALL '.join(_block_buckets('gone', 'true', str(w)) for w in PRE_WIDTHS)}
-            ON CONFLICT (series_key, width, bucket) DO NOTHING)
+            ON CONFLICT (series_key, width, bucket) DO NOTHING),
+        lowered AS (  -- an aged series whose old block became rows is due for aging again (aging())
+            UPDATE series s SET aged_through = g.bucket - 1
+            FROM (SELECT series_key, min(bucket) AS bucket FROM gone GROUP BY series_key) g
+            WHERE s.key = g.series_key AND s.aged_through >= g.bucket)
         SELECT count(*) FROM moved"""), {"s": [k[0] for k in keys], "i": [k[1] for k in keys]}).scalar_one()
 
 

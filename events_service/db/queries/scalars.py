@@ -579,9 +579,13 @@ def page_by_iter(session: Session, series_keys: Sequence[int], after: tuple[int 
             raw.execute("COMMIT")
         return rows + list(_page_without_iteration(session, keys, after, span, lambda: limit - len(rows)))
     counted = count()
-    with_iteration = map(itemgetter(0), zip(_ended(rows, raw) if own else rows, counted))  # counts them
-    return chain(with_iteration,
-                 _page_without_iteration(session, keys, after, span, lambda: limit - next(counted)))
+    with_iteration = map(itemgetter(0), zip(rows, counted))  # counts the rows as they pass
+
+    def left() -> int:  # once the rows with an iteration are read: their snapshot ends
+        if own:
+            raw.execute("COMMIT")  # (reads alone; a failed one is rolled back by the pool)
+        return limit - next(counted)
+    return chain(with_iteration, _page_without_iteration(session, keys, after, span, left))
 
 
 def _series_forms(session: Session, keys: Sequence[int]) -> tuple[timerange.Span, bool]:
@@ -590,13 +594,6 @@ def _series_forms(session: Session, keys: Sequence[int]) -> tuple[timerange.Span
         f"SELECT min_ts, max_ts, event_count > 0, NOT ({compact.NEVER_COMPACTED}) FROM series "
         "WHERE key = ANY(:keys)"), {"keys": list(keys)}).all()
     return timerange.merge(r[:3] for r in rows), any(r[3] for r in rows)
-
-
-def _ended(rows: Iterator[tuple], raw: Any) -> Iterator[tuple]:
-    """`rows`, then the end of the transaction they are read in (its reads alone: COMMIT or not, the
-    same; a failed one is rolled back when the connection goes back to the pool)."""
-    yield from rows
-    raw.execute("COMMIT")
 
 
 def _page_without_iteration(session: Session, keys: list[int], after: tuple[int | None, int] | None,

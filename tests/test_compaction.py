@@ -579,38 +579,44 @@ def test_ingestion_while_aging_loses_and_doubles_nothing(app, api, db, engine, t
     assert blocks + rows == len(want) and blocks >= 2000  # buckets 0 and 1 at least are blocks (newest 3099)
 
 
-def test_ending_a_task_compacts_it_at_once_not_at_the_next_interval(app, db):
-    """The runner of the process that served tasks.completed is woken once the status change has
-    committed: with an interval of an hour, the task's points are blocks within seconds."""
+@pytest.fixture
+def hourly(app):
+    """An app whose runner passes once an hour, and a running task of 1,200 points, the runner's
+    first wait begun: only a wake can run a pass within the hour. Yields (api, task)."""
     woken = create_app({**app.config, "COMPACT_INTERVAL_SEC": 3600})
     woken.test_client_class = type(app.test_client())
     api = ApiHelper(woken, woken.test_client(authorization=app.config["TEST_AUTHORIZATION"]))
     task = api.call("tasks.create", name="ends", type="training")["id"]
     api.add_batch([scalar(task, i, value=float(i), timestamp=T0 + i) for i in range(1200)])
     api.call("tasks.started", task=task)
-    time.sleep(1)  # the runner's first wait began: only a wake can run a pass within the hour
-    assert forms(db, task) == (0, 1200, 0)
-    api.call("tasks.completed", task=task, force=True)
-    deadline = time.monotonic() + 30
-    while forms(db, task) != (1200, 0, 0) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert forms(db, task) == (1200, 0, 0)
+    time.sleep(1)
+    yield api, task
     runner = woken.extensions["compaction_runner"]
     runner.stop()
     runner.join(timeout=10)
     woken.extensions["db_engine"].dispose()
 
 
-def test_a_woken_pass_that_finds_another_runner_at_work_runs_again_soon(app, db, engine):
+def wait_for_forms(db, task: str, expected: tuple[int, int, int]) -> None:
+    deadline = time.monotonic() + 30
+    while forms(db, task) != expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert forms(db, task) == expected
+
+
+def test_ending_a_task_compacts_it_at_once_not_at_the_next_interval(hourly, db):
+    """The runner of the process that served tasks.completed is woken once the status change has
+    committed: with an interval of an hour, the task's points are blocks within seconds."""
+    api, task = hourly
+    assert forms(db, task) == (0, 1200, 0)
+    api.call("tasks.completed", task=task, force=True)
+    wait_for_forms(db, task, (1200, 0, 0))
+
+
+def test_a_woken_pass_that_finds_another_runner_at_work_runs_again_soon(hourly, db, engine):
     """A task ends while another runner holds the pass lock: the woken pass yields, then runs again
     a second later (compaction.RETRY_SECONDS), not at the next interval (an hour here)."""
-    woken = create_app({**app.config, "COMPACT_INTERVAL_SEC": 3600})
-    woken.test_client_class = type(app.test_client())
-    api = ApiHelper(woken, woken.test_client(authorization=app.config["TEST_AUTHORIZATION"]))
-    task = api.call("tasks.create", name="ends", type="training")["id"]
-    api.add_batch([scalar(task, i, value=float(i), timestamp=T0 + i) for i in range(1200)])
-    api.call("tasks.started", task=task)
-    time.sleep(1)  # the runner's first wait began: only a wake can run a pass within the hour
+    api, task = hourly
 
     def passes() -> float:
         return sample("events_compaction_passes_total", outcome="ok")
@@ -623,14 +629,7 @@ def test_a_woken_pass_that_finds_another_runner_at_work_runs_again_soon(app, db,
             time.sleep(0.05)
         assert passes() > before  # it ran, and yielded
         assert forms(db, task) == (0, 1200, 0)
-    deadline = time.monotonic() + 30
-    while forms(db, task) != (1200, 0, 0) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert forms(db, task) == (1200, 0, 0)
-    runner = woken.extensions["compaction_runner"]
-    runner.stop()
-    runner.join(timeout=10)
-    woken.extensions["db_engine"].dispose()
+    wait_for_forms(db, task, (1200, 0, 0))
 
 
 def test_a_retention_dry_run_counts_the_compact_blocks_of_a_task(api, db, engine, database_url, task_id):

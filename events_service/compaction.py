@@ -35,6 +35,7 @@ from typing import Callable, Iterable
 
 from flask import Flask, Response, after_this_request, current_app
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from events_service.db import session as db_session
@@ -68,16 +69,23 @@ Move = Callable[[Session, int], "tuple[int, bool] | None"]
 def _run(engine: Engine, keys: Iterable[int], move: Move, *, elected: bool,
          progress: Callable[[int], None] | None) -> Summary:
     """`move` each key, a series or a task (events moved, done; None when skipped), one transaction
-    per call, until done. `elected`: take the pass lock in every transaction and stop as soon as
-    another runner holds it."""
+    per call, until done. `elected` (the periodic pass): take the pass lock in every transaction and
+    stop as soon as another runner holds it; a key whose move fails is logged and left (its
+    transaction rolled back), so that one cannot stop the pass for every other."""
     summary = Summary()
     for key in keys:
         while True:
-            with Session(bind=engine) as session, session.begin():
-                if elected and not compact.try_lock_pass(session):
-                    summary.yielded = True
-                    return summary
-                result = move(session, key)
+            try:
+                with Session(bind=engine) as session, session.begin():
+                    if elected and not compact.try_lock_pass(session):
+                        summary.yielded = True
+                        return summary
+                    result = move(session, key)
+            except SQLAlchemyError:
+                if not elected:
+                    raise
+                log.exception("compaction of %d failed; left for the next pass", key)
+                result = None
             if result is None:
                 summary.skipped += 1
                 break

@@ -272,6 +272,35 @@ def test_ended_tasks_are_compacted_by_the_pass_and_one_runner_works_at_a_time(ap
     assert sample("events_compacted_points_total") - points_before >= 10
 
 
+def test_a_series_whose_compaction_fails_does_not_stop_the_pass(api, db, engine, monkeypatch, caplog):
+    """The pass logs a series it cannot compact and goes on with the others (before, one series
+    whose compaction raised stopped every pass there, for every other task)."""
+    from sqlalchemy.exc import DataError
+
+    ended = []
+    for name in ("first", "second"):
+        task = api.call("tasks.create", name=name, type="training")["id"]
+        api.add_batch([scalar(task, i, value=float(i), timestamp=T0 + i) for i in range(20)])
+        api.call("tasks.started", task=task)
+        api.call("tasks.completed", task=task, force=True)
+        ended.append(task)
+    broken = series_keys(db, ended[0])[0]
+    move = compact.compact_series
+
+    def failing(session, key, **kw):
+        if key == broken:
+            session.execute(text("SELECT 1"))
+            raise DataError("SELECT ...", {}, Exception("bigint out of range"))
+        return move(session, key, **kw)
+    monkeypatch.setattr(compact, "compact_series", failing)
+    summary = compaction.run_pass(engine)
+    assert forms(db, ended[0]) == (0, 20, 0) and forms(db, ended[1]) == (20, 0, 0)
+    assert summary.skipped >= 1 and f"compaction of {broken} failed" in caplog.text
+    monkeypatch.undo()
+    compaction.run_pass(engine)
+    assert forms(db, ended[0]) == (20, 0, 0)
+
+
 def test_killed_compaction_loses_and_doubles_nothing(api, app, keys, db, database_url, task_id):
     for metric in ("a", "b", "c", "d"):
         api.add_batch([scalar(task_id, i, metric, value=i / 2, timestamp=T0 + 100 * i) for i in range(1200)])
@@ -480,6 +509,11 @@ def test_aging_at_the_ends_of_int64(api, app, keys, db, database_url, task_id):
     assert answers(api, app, task_id) == before
     api.add_batch([scalar(task_id, low, value=-1.0, timestamp=T0)])  # a re-send into the lowest block
     assert [e["value"] for e in all_events(api, task_id) if e["iter"] == low] == [-1.0]
+    # the whole task, int64's last iteration too (its block's first iteration: no offset may overflow)
+    expected = answers(api, app, task_id)
+    run_cli(database_url, "--task", task_id, "--whole")
+    assert forms(db, task_id) == (1505, 0, 0)
+    assert answers(api, app, task_id) == expected
 
 
 def test_compact_refuses_whole_without_task_and_a_negative_age(database_url):

@@ -62,7 +62,8 @@ def test_scalar_points_are_the_stored_scalars(grafana, reported, db):
 
 
 def test_scalar_points_include_compacted_points(grafana, app, database_url, db):
-    """Points a compaction moved into scalar_blocks (migration 0008) stay in the view (0009)."""
+    """Points a compaction moved into scalar_blocks (migration 0008) stay in the view (0009), int64's
+    last iteration too (0013)."""
     from sqlalchemy import create_engine
     from sqlalchemy.orm import Session
 
@@ -71,8 +72,8 @@ def test_scalar_points_include_compacted_points(grafana, app, database_url, db):
     from tests.helpers import ApiHelper
     api = ApiHelper(app, app.test_client(authorization=app.config["TEST_AUTHORIZATION"]))
     task = api.call("tasks.create", name="compacted run", type="training")["id"]
-    points = [scalar(task, i, metric="acc", variant="v", value=i / 4, timestamp=1_790_000_000_000 + i)
-              for i in range(2500)]
+    points = [scalar(task, i, metric="acc", variant="v", value=n / 4, timestamp=1_790_000_000_000 + n)
+              for n, i in enumerate([-2 ** 63, *range(2500), 2 ** 63 - 1])]  # int64's ends: blocks' first
     api.add_batch(points)
     query = ("SELECT iteration, ts_ms, value FROM dashboards.scalar_points WHERE task_id = %s "
              "ORDER BY iteration")

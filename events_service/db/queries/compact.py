@@ -53,7 +53,7 @@ _UNNESTED = """
     SELECT cu.company_key, cu.task_key, cu.series_key,
            cu.ids_base + (cu.ordinal - 1) * cu.ids_step + coalesce(cu.u_id, 0) AS id,
            cu.times_base + (cu.ordinal - 1) * cu.times_step + coalesce(cu.u_ts, 0) AS ts,
-           coalesce(cu.u_iter, cu.first_iter + cu.ordinal - 1) AS iter,
+           coalesce(cu.u_iter, cu.first_iter + (cu.ordinal - 1)) AS iter,
            CASE WHEN cu.one_worker_only THEN cu.one_worker ELSE cu.u_worker END AS worker,
            coalesce(cu.u_received, cu.one_received) AS received, cu.u_value AS value, cu.u_extra AS extra
     FROM (SELECT cb.company_key, cb.task_key, cb.series_key, cb.ids_base, cb.ids_step, cb.times_base,
@@ -172,7 +172,8 @@ def newest_values(where: str, span: timerange.Span, limit: str) -> str:
            f"ORDER BY iter DESC LIMIT {limit}")
     blocks = f"SELECT * FROM scalar_blocks WHERE {where} AND {_block_span(span)}"
     blocks = _last_values_of_blocks(_first_blocks(blocks, span, first), limit)
-    return (f"(({raw}) UNION ALL SELECT coalesce(cu.iter, cb.first_iter + cu.ordinal - 1) AS iter, cu.value "
+    return (f"(({raw}) UNION ALL "
+            f"SELECT coalesce(cu.iter, cb.first_iter + (cu.ordinal - 1)) AS iter, cu.value "
             f"FROM ({blocks}) cb CROSS JOIN LATERAL unnest(cb.vals, cb.iters) WITH ORDINALITY "
             "AS cu(value, iter, ordinal) WHERE cu.value IS NOT NULL)")
 
@@ -320,7 +321,7 @@ def _pre_aggregates() -> str:
     scalars.maintain_buckets sums the children of a bucket row."""
     assert PRE_WIDTHS == (10, 100)
     return f"""
-        WITH p AS (SELECT u.v, coalesce(a.iters[u.o], a.first_iter + u.o - 1) AS i
+        WITH p AS (SELECT u.v, coalesce(a.iters[u.o], a.first_iter + (u.o - 1)) AS i
                    FROM unnest(a.vals) WITH ORDINALITY AS u(v, o)),
         g10 AS (SELECT floor(p.i::numeric / 10)::bigint - a.bucket * {BLOCK // 10} AS pos, count(*) AS n,
                        sum(p.v ORDER BY p.i) AS total, min(p.v) AS low, max(p.v) AS high,

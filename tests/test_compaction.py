@@ -509,10 +509,12 @@ def test_aging_at_the_ends_of_int64(api, app, keys, db, database_url, task_id):
     assert answers(api, app, task_id) == before
     api.add_batch([scalar(task_id, low, value=-1.0, timestamp=T0)])  # a re-send into the lowest block
     assert [e["value"] for e in all_events(api, task_id) if e["iter"] == low] == [-1.0]
-    # the whole task, int64's last iteration too (its block's first iteration: no offset may overflow)
+    # the whole task, int64's last iteration too (a block's first iteration: no offset may overflow),
+    # also alone in its block ('solo': the latest values read that block's last points)
+    api.add_batch([scalar(task_id, high, "solo", value=2.5, timestamp=T0)])
     expected = answers(api, app, task_id)
     run_cli(database_url, "--task", task_id, "--whole")
-    assert forms(db, task_id) == (1505, 0, 0)
+    assert forms(db, task_id) == (1506, 0, 0)
     assert answers(api, app, task_id) == expected
 
 

@@ -224,7 +224,8 @@ def _last_values_of_blocks(blocks: str, limit: str) -> str:
     those without a value. Arrays sliced to positions lo..n; first_iter becomes that of the first
     point kept (a point's iteration is first_iter + its position - 1 when `iters` is NULL)."""
     lo = f"greatest(n_values - greatest({limit} - surely_before, 0) + 1, 1)"
-    return (f"SELECT first_iter + cbs.lo - 1 AS first_iter, vals[cbs.lo:n] AS vals, iters[cbs.lo:n] AS iters "
+    return (f"SELECT first_iter + (cbs.lo - 1) AS first_iter, vals[cbs.lo:n] AS vals, "
+            "iters[cbs.lo:n] AS iters "
             f"FROM (SELECT *, {lo} AS lo FROM ({blocks}) cbs) cbs")
 
 

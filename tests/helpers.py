@@ -9,8 +9,9 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from events_service.api.versions import Version
 
@@ -186,3 +187,26 @@ def kill_compact_while_waiting(db, database_url: str, lock_key: int, *args: str)
     while db.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s",
                      (lock_key,)).fetchone()[0] and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+@contextmanager
+def repeated_in_background(step: Callable[[], None]) -> Iterator[None]:
+    """Run `step` over and over in a thread of its own while the block runs (a compaction or an
+    aging racing the block's writes); then fail with what it raised, if anything."""
+    failures: list[BaseException] = []
+    stop = threading.Event()
+
+    def loop() -> None:
+        try:
+            while not stop.is_set():
+                step()
+        except BaseException as exc:  # noqa: BLE001 - reported by the caller's thread
+            failures.append(exc)
+    thread = threading.Thread(target=loop)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert not failures, failures

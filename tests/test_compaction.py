@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from events_service import cli, compaction, create_app
 from events_service.db.queries import compact, storage, timerange
-from tests.helpers import ApiHelper, kill_compact_while_waiting, scalar
+from tests.helpers import ApiHelper, kill_compact_while_waiting, repeated_in_background, scalar
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 2_600_000_000_000  # a week no other test writes to
@@ -321,30 +321,17 @@ def test_ingestion_while_compacting_loses_and_doubles_nothing(api, app, db, engi
     api.add_batch([scalar(task_id, i, value=float(i), timestamp=T0 + i) for i in range(1500)])
     expected.update({i: float(i) for i in range(1500)})
     key = task_key(db, task_id)
-    failures: list[BaseException] = []
-    stop = threading.Event()
 
-    def compact_repeatedly():
-        try:
-            while not stop.is_set():
-                with Session(bind=engine) as session:
-                    keys = compact.pending(session, task_keys=[key], ended_only=False)
-                compaction.compact_series(engine, keys)
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-            failures.append(exc)
-
-    worker = threading.Thread(target=compact_repeatedly)
-    worker.start()
-    try:
+    def compact_once():
+        with Session(bind=engine) as session:
+            keys = compact.pending(session, task_keys=[key], ended_only=False)
+        compaction.compact_series(engine, keys)
+    with repeated_in_background(compact_once):
         for n in range(30):  # new iterations, and re-sends of older (maybe compacted) ones
             batch = {1500 + 20 * n + j: float(-n - j) for j in range(20)}
             batch.update({(97 * n) % 1500: 1000.0 + n, (331 * n + 7) % 1500: 2000.0 + n})
             api.add_batch([scalar(task_id, i, value=v, timestamp=T0 + i) for i, v in batch.items()])
             expected.update(batch)
-    finally:
-        stop.set()
-        worker.join(timeout=60)
-    assert not failures, failures
     with Session(bind=engine) as session:
         compaction.compact_series(engine, compact.pending(session, task_keys=[key], ended_only=False))
     events = all_events(api, task_id)
@@ -562,8 +549,7 @@ def test_ingestion_while_aging_loses_and_doubles_nothing(app, api, db, engine, t
     series = db.execute("SELECT key FROM series WHERE task_key = %s", (key,)).fetchone()[0]
     expected = {"appender": {}, "resender": {}}
     expected["resender"].update({i: float(i) for i in range(1500)})
-    failures: list[BaseException] = []
-    stop = threading.Event()
+    failures: list[BaseException] = []  # the writers'
 
     def appender():  # new iterations at the head, and re-sends of its own recent ones
         writer = ApiHelper(app, app.test_client(authorization=app.config["TEST_AUTHORIZATION"]))
@@ -583,10 +569,9 @@ def test_ingestion_while_aging_loses_and_doubles_nothing(app, api, db, engine, t
 
     aged_meanwhile = []
 
-    def age_repeatedly():
-        while not stop.is_set():
-            for wait in (True, False):  # as the command does, and as the pass does
-                aged_meanwhile.append(compaction.age_series(engine, [series], age=100, wait=wait).events)
+    def age_once():
+        for wait in (True, False):  # as the command does, and as the pass does
+            aged_meanwhile.append(compaction.age_series(engine, [series], age=100, wait=wait).events)
 
     def run(target):
         def guarded():
@@ -598,12 +583,10 @@ def test_ingestion_while_aging_loses_and_doubles_nothing(app, api, db, engine, t
         thread.start()
         return thread
 
-    ager = run(age_repeatedly)
-    writers = [run(appender), run(resender)]
-    for thread in writers:
-        thread.join(timeout=120)
-    stop.set()
-    ager.join(timeout=60)
+    with repeated_in_background(age_once):
+        writers = [run(appender), run(resender)]
+        for thread in writers:
+            thread.join(timeout=120)
     assert not failures, failures
     assert sum(aged_meanwhile) > 0  # blocks were aged while the writers wrote
     compaction.age_series(engine, [series], age=100)

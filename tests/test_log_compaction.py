@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import time
 
 from sqlalchemy.orm import Session
 
 from events_service import cli, compaction
 from events_service.db.queries import log_blocks
-from tests.helpers import kill_compact_while_waiting, log, scalar
+from tests.helpers import kill_compact_while_waiting, log, repeated_in_background, scalar
 from tests import test_compaction
 from tests.test_compaction import _body, _scroll, run_cli, task_key
 
@@ -205,31 +204,18 @@ def test_ingestion_while_compacting_logs_loses_and_doubles_nothing(api, db, engi
     api.add_batch(first)
     expected = {(e["timestamp"], e["msg"]) for e in first}
     key = task_key(db, task_id)
-    failures: list[BaseException] = []
-    stop = threading.Event()
 
-    def compact_repeatedly():
-        try:
-            while not stop.is_set():
-                with Session(bind=engine) as session:
-                    keys = log_blocks.pending(session, task_keys=[key], ended_only=False)
-                compaction.compact_logs(engine, keys)
-        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
-            failures.append(exc)
-
-    worker = threading.Thread(target=compact_repeatedly)
-    worker.start()
-    try:
+    def compact_once():
+        with Session(bind=engine) as session:
+            keys = log_blocks.pending(session, task_keys=[key], ended_only=False)
+        compaction.compact_logs(engine, keys)
+    with repeated_in_background(compact_once):
         for n in range(30):  # new lines at new times and amid the old ones, and exact repeats
             batch = [log(task_id, f"new {n}.{j}", timestamp=T0 + 15000 + 100 * n + j) for j in range(20)]
             batch += [log(task_id, f"amid {n}", timestamp=T0 + 10 * ((97 * n) % 1500) + 3),
                       first[(331 * n + 7) % 1500]]
             api.add_batch(batch)
             expected |= {(e["timestamp"], e["msg"]) for e in batch}
-    finally:
-        stop.set()
-        worker.join(timeout=60)
-    assert not failures, failures
     with Session(bind=engine) as session:
         compaction.compact_logs(engine, log_blocks.pending(session, task_keys=[key], ended_only=False))
     got = [(t, m) for t, m, _, _ in log_lines(api, task_id)]

@@ -85,6 +85,17 @@ class First:
         return f"iter {direction}" if key == "iter" else f"ts {direction}, id {direction}"
 
 
+def _blocks(where: str, span: timerange.Span, iters: tuple[str, str] | None = None) -> str:
+    """SELECT of the scalar_blocks rows of the series matching `where` within `span` (rows()'s hints);
+    `iters` bounds their buckets: a range of the primary key, not a scan of the series."""
+    blocks = f"SELECT * FROM scalar_blocks WHERE {where} AND {block_span(span)}"
+    if iters is not None:
+        lo, hi = (f"floor(CAST({i} AS numeric) / {BLOCK})::bigint" for i in iters)
+        blocks += (f" AND last_iter >= {iters[0]} AND first_iter <= {iters[1]}"
+                   f" AND bucket BETWEEN {lo} AND {hi}")
+    return blocks
+
+
 def rows(where: str, span: timerange.Span, iters: tuple[str, str] | None = None,
          first: First | None = None, compacted: bool = True) -> str:
     """A parenthesised subquery of the scalar events (COLUMNS) matching `where`, a condition on
@@ -99,11 +110,7 @@ def rows(where: str, span: timerange.Span, iters: tuple[str, str] | None = None,
     `compacted` False: the caller knows that none of the series has ever been compacted
     (NEVER_COMPACTED), so only the rows are read (ingestion's pre-aggregate refresh, per batch).
     """
-    blocks = f"SELECT * FROM scalar_blocks WHERE {where} AND {_block_span(span)}"
-    if iters is not None:  # bucket bounds: a range of the primary key, not a scan of the series
-        lo, hi = (f"floor(CAST({i} AS numeric) / {BLOCK})::bigint" for i in iters)
-        blocks += (f" AND last_iter >= {iters[0]} AND first_iter <= {iters[1]}"
-                   f" AND bucket BETWEEN {lo} AND {hi}")
+    blocks = _blocks(where, span, iters)
     raw = f"SELECT {COLUMNS} FROM scalar_events WHERE {where} AND {span.sql('ts')}"
     if not compacted:
         return f"({raw})"
@@ -128,12 +135,8 @@ def page_blocks(where: str, span: timerange.Span, iters: tuple[str, str] | None,
     can hold the first `first.limit` points in `first.order` ("iter desc" only): the blocks rows()
     unnests with the same hints, for page_desc() to decode (the caller orders them)."""
     assert first.order == "iter desc", first.order
-    blocks = f"SELECT * FROM scalar_blocks WHERE {where} AND {_block_span(span)}"
-    if iters is not None:
-        lo, hi = (f"floor(CAST({i} AS numeric) / {BLOCK})::bigint" for i in iters)
-        blocks += (f" AND last_iter >= {iters[0]} AND first_iter <= {iters[1]}"
-                   f" AND bucket BETWEEN {lo} AND {hi}")
-    return f"(SELECT {PAGE_BLOCK_COLUMNS} FROM ({_first_blocks(blocks, span, first)}) cb)"
+    chosen = _first_blocks(_blocks(where, span, iters), span, first)
+    return f"(SELECT {PAGE_BLOCK_COLUMNS} FROM ({chosen}) cb)"
 
 
 def page_desc(block: tuple) -> Iterator[tuple]:
@@ -170,8 +173,7 @@ def newest_values(where: str, span: timerange.Span, limit: str) -> str:
     first = First("iter desc", limit, "iter IS NOT NULL AND value IS NOT NULL", values_only=True)
     raw = (f"SELECT iter, value FROM scalar_events WHERE {where} AND {span.sql('ts')} AND {first.filter} "
            f"ORDER BY iter DESC LIMIT {limit}")
-    blocks = f"SELECT * FROM scalar_blocks WHERE {where} AND {_block_span(span)}"
-    blocks = _last_values_of_blocks(_first_blocks(blocks, span, first), limit)
+    blocks = _last_values_of_blocks(_first_blocks(_blocks(where, span), span, first), limit)
     return (f"(({raw}) UNION ALL "
             f"SELECT coalesce(cu.iter, cb.first_iter + (cu.ordinal - 1)) AS iter, cu.value "
             f"FROM ({blocks}) cb CROSS JOIN LATERAL unnest(cb.vals, cb.iters) WITH ORDINALITY "
@@ -234,7 +236,8 @@ def rows_without_iteration(where: str, span: timerange.Span) -> str:
     return f"(SELECT {COLUMNS} FROM scalar_events WHERE {where} AND {span.sql('ts')} AND iter IS NULL)"
 
 
-def _block_span(span: timerange.Span) -> str:
+def block_span(span: timerange.Span) -> str:
+    """SQL on a block row's min_ts / max_ts (scalar_blocks, log_blocks): the blocks within `span`."""
     if span.empty:
         return "false"
     parts = ["true"]

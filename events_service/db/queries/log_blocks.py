@@ -23,7 +23,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from events_service.db.queries import compact, timerange
-from events_service.db.queries.compact import ENDED, First, _block_span  # blocks' min_ts/max_ts as here
+from events_service.db.queries.compact import ENDED, First, block_span  # blocks' min_ts/max_ts as here
 
 BLOCK = 1000
 COLUMNS = "company_key, task_key, series_key, id, ts, iter, worker, received, level, msg, extra"
@@ -60,7 +60,7 @@ def rows(where: str, span: timerange.Span, first: First | None = None) -> str:
     one of the first `limit` block lines are unnested: blocks do not overlap, so every line of the
     blocks ahead of a block (in key order, after the position) comes before all of its own.
     """
-    blocks = f"SELECT * FROM log_blocks WHERE {where} AND {_block_span(span)}"
+    blocks = f"SELECT * FROM log_blocks WHERE {where} AND {block_span(span)}"
     raw = f"SELECT {COLUMNS} FROM log_events WHERE {where} AND {span.sql('ts')}"
     if first is None:
         return f"({raw} UNION ALL {unnested(f'({blocks})')})"
@@ -86,7 +86,7 @@ def oldest_first(cursor, task_key: int, span: timerange.Span) -> tuple[str, str]
     after a compaction, until the next) are sorted as a whole.
     """
     tk = int(task_key)
-    blocks = f"(SELECT * FROM log_blocks WHERE task_key = {tk} AND {_block_span(span)})"
+    blocks = f"(SELECT * FROM log_blocks WHERE task_key = {tk} AND {block_span(span)})"
     raw = f"(SELECT {COLUMNS} FROM log_events WHERE task_key = {tk} AND {span.sql('ts')})"
     has_rows, has_blocks = cursor.execute(
         f"SELECT EXISTS (SELECT 1 FROM {raw} r), EXISTS (SELECT 1 FROM {blocks} b)").fetchone()

@@ -591,7 +591,7 @@ def page_by_iter(session: Session, series_keys: Sequence[int], after: tuple[int 
 def _series_forms(session: Session, keys: Sequence[int]) -> tuple[timerange.Span, bool]:
     """The series' time range (timerange.of_series) and whether any of them may hold blocks."""
     rows = session.execute(text(
-        f"SELECT min_ts, max_ts, event_count > 0, NOT ({compact.NEVER_COMPACTED}) FROM series "
+        f"SELECT {timerange.RANGE}, NOT ({compact.NEVER_COMPACTED}) FROM series "
         "WHERE key = ANY(:keys)"), {"keys": list(keys)}).all()
     return timerange.merge(r[:3] for r in rows), any(r[3] for r in rows)
 

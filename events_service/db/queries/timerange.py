@@ -98,14 +98,15 @@ def merge(ranges: Iterable[tuple[int | None, int | None, bool]]) -> Span:
     return Span(None if unbounded_below else lo, hi)
 
 
-_RANGE = "min_ts, max_ts, event_count > 0"
+# The columns of a series row that merge() takes.
+RANGE = "min_ts, max_ts, event_count > 0"
 
 
 def of_series(session: Session, series_keys: Sequence[int]) -> Span:
     """The span of these series' events."""
     if not series_keys:
         return EMPTY
-    rows = session.execute(text(f"SELECT {_RANGE} FROM series WHERE key = ANY(:keys)"),
+    rows = session.execute(text(f"SELECT {RANGE} FROM series WHERE key = ANY(:keys)"),
                            {"keys": list(series_keys)})
     return merge(rows)
 
@@ -116,7 +117,7 @@ def of_tasks(session: Session, task_keys: Sequence[int], event_types: Sequence[s
     if not task_keys or not event_types:
         return spans
     rows = session.execute(text(
-        f"SELECT event_type, {_RANGE} FROM series WHERE task_key = ANY(:tks) AND event_type = ANY(:types)"),
+        f"SELECT event_type, {RANGE} FROM series WHERE task_key = ANY(:tks) AND event_type = ANY(:types)"),
         {"tks": list(task_keys), "types": list(event_types)}).all()
     for event_type in event_types:
         spans[event_type] = merge(r[1:] for r in rows if r[0] == event_type)
@@ -126,7 +127,7 @@ def of_tasks(session: Session, task_keys: Sequence[int], event_types: Sequence[s
 def of_task_id(session: Session, company_key: int, task_id: str, event_type: str) -> Span:
     """The span of one task's events of one type, the task named by the caller's id (EMPTY if unknown)."""
     rows = session.execute(text(
-        f"SELECT {_RANGE} FROM series WHERE event_type = :type AND task_key = "
+        f"SELECT {RANGE} FROM series WHERE event_type = :type AND task_key = "
         "(SELECT key FROM tasks WHERE company_key = :ck AND id = :id)"),
         {"type": event_type, "ck": company_key, "id": task_id})
     return merge(rows)
